@@ -1,0 +1,1 @@
+//! The traced graph: values, nodes, operators, bundles, backward propagation and summaries.
