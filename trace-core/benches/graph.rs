@@ -23,7 +23,8 @@ fn tree(operators: usize) -> (Vec<Node>, Node) {
     let leaves: Vec<Node> = (0..=operators).map(|i| Node::parameter("w", i as i64)).collect();
     let mut level = leaves.clone();
     while level.len() > 1 {
-        level = level.chunks(2).map(|pair| if pair.len() == 2 { &pair[0] + &pair[1] } else { pair[0].clone() }).collect();
+        level =
+            level.chunks(2).map(|pair| if pair.len() == 2 { &pair[0] + &pair[1] } else { pair[0].clone() }).collect();
     }
     let out = level.pop().unwrap_or_else(|| Node::constant(0));
     (leaves, out)

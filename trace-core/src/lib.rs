@@ -40,6 +40,7 @@ mod module;
 mod node;
 mod op;
 pub mod ops;
+mod optimizer;
 mod scope;
 mod summary;
 mod value;
@@ -53,6 +54,10 @@ pub use module::{Module, ParameterState, STATE_VERSION, SavedParameter};
 pub use node::{Node, NodeKind, Parameter};
 pub use op::OpSpec;
 pub use ops::IntoNode;
+pub use optimizer::{
+    BoxFuture, ClampProjection, Optimizer, ParameterSet, ParameterUpdate, Projection, Proposal, RejectedUpdate,
+    StepError, StepReport,
+};
 pub use scope::{StopTracing, stop_tracing};
 pub use summary::{OpLine, OutputFeedback, Summary, SummaryEntry};
 pub use value::{BinaryOp, CompareOp, ExtValue, FromValue, TypeError, Value};
