@@ -1,0 +1,102 @@
+//! The error type of the `agents` crate.
+
+use std::path::PathBuf;
+
+/// Errors of loading tasks, splitting them and playing games.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A task file does not exist.
+    #[error("task file {path} not found")]
+    TaskFileNotFound {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A task file exists but could not be read.
+    #[error("failed to read task file {path}: {source}")]
+    TaskFileRead {
+        /// The file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A task file is not valid JSON.
+    #[error("task file {path} is not valid JSON: {source}")]
+    TaskFileJson {
+        /// The file.
+        path: PathBuf,
+        /// The parse error, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A task file is valid JSON but not in a known task format.
+    #[error("invalid task file {path}: {reason}")]
+    InvalidTaskFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and which shape was expected.
+        reason: String,
+    },
+    /// A task file contains no examples.
+    #[error("task file {path} contains no examples")]
+    EmptyTaskFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// One example of a task file is malformed.
+    #[error("invalid {location} in task file {path}: {reason}")]
+    InvalidExample {
+        /// The file.
+        path: PathBuf,
+        /// The example, such as `example 3` (0-based) or `line 7` (1-based).
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A generated task name is unknown.
+    #[error("unknown generated task '{name}'; expected one of: {known}")]
+    UnknownGeneratedTask {
+        /// The requested name.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// The split sizes add up to more examples than the task has.
+    #[error(
+        "task '{task}' has {available} examples, fewer than the {requested} requested for train, validation and test; lower the split sizes"
+    )]
+    SplitTooLarge {
+        /// Name of the task.
+        task: String,
+        /// Sum of the requested split sizes.
+        requested: usize,
+        /// Number of examples in the task.
+        available: usize,
+    },
+    /// A Battleship board configuration cannot be played.
+    #[error("invalid Battleship board: {reason}")]
+    InvalidBoard {
+        /// What is wrong with the configuration.
+        reason: String,
+    },
+    /// A Battleship shot is outside the board.
+    #[error("shot ({x}, {y}) is outside the {size}x{size} board; x and y must be in 0..{size}")]
+    ShotOutOfBounds {
+        /// Column of the shot.
+        x: i64,
+        /// Row of the shot.
+        y: i64,
+        /// Width and height of the board.
+        size: usize,
+    },
+    /// A Battleship shot was fired after the game ended.
+    #[error("the Battleship game is over after {shots} shots; start a new game")]
+    GameOver {
+        /// Number of shots fired.
+        shots: usize,
+    },
+}
+
+/// Result of `agents` operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
