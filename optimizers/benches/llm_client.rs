@@ -1,5 +1,5 @@
 //! Throughput of the full client stack: 200 requests at concurrency 16 against a
-//! wiremock server on 127.0.0.1 that answers each request after 100 ms. The ideal wall
+//! wiremock server on 127.0.0.1 that responds to each request after 100 ms. The ideal wall
 //! time is 200 / 16 x 0.1 s = 1.25 s.
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 //! `span -> cache -> budget and usage -> limiter -> recorder -> retry -> HTTP`.
 //! The cache sits outside the budget so that a cache hit is free and is served even
 //! when the budget is spent. The limiter sits outside the retry, so one logical call
-//! holds one concurrency slot and one request-per-minute unit across its retries.
+//! keeps one concurrency slot and one request-per-minute unit across its retries.
 
 pub mod cache;
 pub mod client;

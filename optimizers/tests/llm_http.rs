@@ -233,7 +233,7 @@ async fn hang_past_timeout_is_retried_then_fails() {
 }
 
 /// A server on 127.0.0.1 that reads the start of each request and closes the
-/// connection without answering. Returns its base URL and the connection count.
+/// connection without a response. Returns its base URL and the connection count.
 async fn start_dropping_server() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -335,7 +335,7 @@ async fn unauthorized_fails_at_once_with_provider_message() {
 }
 
 #[tokio::test]
-async fn error_body_that_is_not_json_keeps_raw_text() {
+async fn non_json_error_keeps_raw_text() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(COMPLETIONS_PATH))

@@ -105,7 +105,7 @@ impl DiskCache {
         &self.dir
     }
 
-    /// Returns the file that holds the entry for `key`.
+    /// Returns the path of the entry file for `key`.
     pub fn entry_path(&self, key: &str) -> PathBuf {
         let shard = key.get(..2).unwrap_or("00");
         self.dir.join(shard).join(format!("{key}.json"))
@@ -178,7 +178,7 @@ impl DiskCache {
     }
 }
 
-/// A layer that answers repeated requests from a [`DiskCache`] and stores new replies.
+/// A layer that serves repeated requests from a [`DiskCache`] and stores new replies.
 ///
 /// A hit sends nothing and returns the stored completion with `cached: true` and
 /// `cost_usd: 0.0`. Only successful replies are stored. A failed write is logged at

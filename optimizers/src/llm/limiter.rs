@@ -38,7 +38,7 @@ pub struct RateLimits {
 ///
 /// A taker subtracts its amount at once and, if that leaves the bucket negative, sleeps
 /// until the refill has covered the debt. So waiters are served in the order they
-/// arrived and nobody busy-waits.
+/// arrived and no caller busy-waits.
 #[derive(Debug)]
 struct TokenBucket {
     capacity: f64,

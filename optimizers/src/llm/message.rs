@@ -1,4 +1,4 @@
-//! Chat requests and completions as the rest of the crate sees them.
+//! Chat requests and completions, independent of any provider's wire format.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub enum Role {
 /// One message of a chat conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Message {
-    /// Who wrote the message.
+    /// The author.
     pub role: Role,
     /// The message text.
     pub content: String,
@@ -92,8 +92,8 @@ pub struct ChatRequest {
     /// The reply format.
     pub response_format: ResponseFormat,
     /// The sample number of an otherwise identical request. It is never sent to the
-    /// server; it only makes the cache key differ, so that rollout 1 gets a fresh
-    /// sample while rollout 0 stays cached.
+    /// server. It only changes the cache key, so rollout 1 gets a fresh sample while
+    /// rollout 0 stays cached.
     pub rollout: u32,
 }
 
@@ -165,7 +165,7 @@ impl ChatRequest {
     }
 }
 
-/// Why the model stopped generating.
+/// The reason the model stopped generating.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
@@ -204,7 +204,7 @@ pub struct Completion {
     pub model: String,
     /// The reply text.
     pub text: String,
-    /// Why generation stopped.
+    /// The reason generation stopped.
     pub finish_reason: FinishReason,
     /// Token counts reported by the server when the reply was generated.
     pub usage: TokenUsage,

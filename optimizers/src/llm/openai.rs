@@ -28,7 +28,7 @@ use crate::llm::message::{
     ChatRequest, Completion, FinishReason, ResponseFormat, Role, TokenUsage,
 };
 
-/// Longest provider message kept in [`Error::Http::message`]; the whole body stays in
+/// Maximum length in characters of the provider message kept in [`Error::Http::message`]; the whole body stays in
 /// [`Error::Http::body`].
 const MAX_MESSAGE_CHARS: usize = 2000;
 
@@ -312,8 +312,8 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// A non-success response, read in the transport so that the status, the
-/// `Retry-After` header and the raw body survive; `async-openai` 0.43 drops the
-/// header and, for a non-JSON 4xx body, the status.
+/// `Retry-After` header and the raw body survive. `async-openai` 0.43 drops the
+/// header, and for a non-JSON 4xx body it also drops the status.
 #[derive(Debug)]
 struct HttpStatusError {
     status: u16,

@@ -27,7 +27,7 @@ struct RecordedExchange {
 
 /// A layer that appends every successful exchange of the client it wraps to a JSON
 /// Lines file: the request hash, the model, the request and the completion. The file
-/// holds the prompt and reply text but never the API key.
+/// contains the prompt and reply text but never the API key.
 #[derive(Debug)]
 pub struct RecordingClient {
     inner: Arc<dyn LlmClient>,
@@ -103,7 +103,7 @@ impl LlmClient for RecordingClient {
     }
 }
 
-/// A client that answers from a file written by [`RecordingClient`] and never sends
+/// A client that returns completions from a file written by [`RecordingClient`] and never sends
 /// anything.
 ///
 /// Requests are matched by [`request_key`]. When the same request was recorded several
@@ -159,7 +159,7 @@ impl ReplayClient {
         self.exchanges.lock().len()
     }
 
-    /// Returns whether the file holds no exchange.
+    /// Returns whether the file contains no exchange.
     pub fn is_empty(&self) -> bool {
         self.exchanges.lock().is_empty()
     }

@@ -36,7 +36,7 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Upper bound of the exponential delay.
     pub max_delay: Duration,
-    /// Upper bound of a server's `Retry-After` delay. A server that asks for more is
+    /// Upper bound of a server's `Retry-After` delay. A server that requests more is
     /// retried after this long instead.
     pub max_retry_after: Duration,
 }

@@ -139,17 +139,17 @@ impl fmt::Display for BudgetResource {
 /// Usage of one model.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelUsage {
-    /// Requests answered by the server.
+    /// Requests completed by the server.
     pub calls: u64,
-    /// Requests answered by the cache or a replay file, at no cost.
+    /// Requests served by the cache or a replay file, at no cost.
     pub cached_calls: u64,
     /// Requests that failed after being sent.
     pub failed_calls: u64,
-    /// Prompt tokens of answered requests.
+    /// Prompt tokens of completed requests.
     pub prompt_tokens: u64,
-    /// Completion tokens of answered requests.
+    /// Completion tokens of completed requests.
     pub completion_tokens: u64,
-    /// Cost of answered requests in US dollars.
+    /// Cost of completed requests in US dollars.
     pub cost_usd: f64,
 }
 
