@@ -1,3 +1,8 @@
 //! LLM clients and the optimizers that rewrite symbolic parameters: OptoPrime, OptoPrimeMulti, OPRO and TextGrad.
 
+pub mod error;
+pub mod llm;
 pub mod local_server;
+
+pub use error::{Error, Result};
+pub use llm::{ChatRequest, ClientBuilder, Completion, LlmClient, LlmConfig, Message};
