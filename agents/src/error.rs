@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Errors of loading tasks, splitting them and playing games.
+/// Errors of loading tasks, playing games, running agents and training them.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -95,6 +95,50 @@ pub enum Error {
     GameOver {
         /// Number of shots fired.
         shots: usize,
+    },
+
+    /// An LLM call failed for good (after its retries), or the budget ran out.
+    #[error(transparent)]
+    Llm(#[from] optimizers::Error),
+
+    /// The traced graph was misused, such as a second backward through the same nodes.
+    #[error(transparent)]
+    Graph(#[from] trace_core::Error),
+
+    /// An optimizer step failed for a reason other than the LLM client.
+    #[error("optimizer step {step} failed: {message}")]
+    Optimizer {
+        /// The step number.
+        step: usize,
+        /// What the optimizer reported.
+        message: String,
+    },
+
+    /// A checkpoint or report could not be written.
+    #[error("cannot write {path}: {source}; check that the output folder is writable")]
+    CheckpointWrite {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+
+    /// A checkpoint could not be read.
+    #[error("cannot read checkpoint {path}: {source}")]
+    CheckpointRead {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+
+    /// A checkpoint is not valid JSON of the expected shape, or belongs to another run.
+    #[error("invalid checkpoint {path}: {message}; delete it to start the run again")]
+    CheckpointFormat {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
     },
 }
 

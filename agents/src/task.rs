@@ -104,18 +104,13 @@ impl Task {
 /// naming the file.
 pub fn load_task_file(path: impl AsRef<Path>) -> Result<Task> {
     let path = path.as_ref();
-    if path
-        .extension()
-        .is_some_and(|extension| extension == "jsonl")
-    {
+    if path.extension().is_some_and(|extension| extension == "jsonl") {
         return load_gsm8k(path);
     }
 
     let root = read_json(path)?;
     match &root {
-        serde_json::Value::Object(object) if object.contains_key("examples") => {
-            bigbench::task_from_json(path, &root)
-        }
+        serde_json::Value::Object(object) if object.contains_key("examples") => bigbench::task_from_json(path, &root),
         serde_json::Value::Array(_) => gsm8k::task_from_json(path, &root),
         _ => Err(Error::InvalidTaskFile {
             path: path.to_path_buf(),
@@ -131,14 +126,9 @@ pub fn load_task_file(path: impl AsRef<Path>) -> Result<Task> {
 fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            Error::TaskFileNotFound {
-                path: path.to_path_buf(),
-            }
+            Error::TaskFileNotFound { path: path.to_path_buf() }
         } else {
-            Error::TaskFileRead {
-                path: path.to_path_buf(),
-                source,
-            }
+            Error::TaskFileRead { path: path.to_path_buf(), source }
         }
     })
 }
@@ -146,10 +136,7 @@ fn read_text(path: &Path) -> Result<String> {
 /// Reads and parses a JSON file.
 fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = read_text(path)?;
-    serde_json::from_str(&text).map_err(|source| Error::TaskFileJson {
-        path: path.to_path_buf(),
-        source,
-    })
+    serde_json::from_str(&text).map_err(|source| Error::TaskFileJson { path: path.to_path_buf(), source })
 }
 
 /// Names the kind of a JSON value for error messages.

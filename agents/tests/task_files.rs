@@ -6,9 +6,7 @@ use agents::Error;
 use agents::task::{Metric, SplitSizes, TaskSource, load_bigbench, load_gsm8k, load_task_file};
 
 fn fixture(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(relative)
 }
 
 #[test]
@@ -16,25 +14,13 @@ fn bigbench_list_targets() -> anyhow::Result<()> {
     let task = load_task_file(fixture("bigbench/object_counting/task.json"))?;
 
     assert_eq!(task.name, "object_counting");
-    assert!(
-        task.description
-            .starts_with("Questions that involve enumerating"),
-        "{}",
-        task.description
-    );
-    assert!(
-        matches!(task.source, TaskSource::BigBench { .. }),
-        "{:?}",
-        task.source
-    );
+    assert!(task.description.starts_with("Questions that involve enumerating"), "{}", task.description);
+    assert!(matches!(task.source, TaskSource::BigBench { .. }), "{:?}", task.source);
     assert_eq!(task.metric, Metric::ExactMatch);
     assert_eq!(task.examples.len(), 4);
     let first = &task.examples[0];
     assert_eq!(first.id, "object_counting/0");
-    assert_eq!(
-        first.input,
-        "I have a clarinet, a violin, and a flute. How many musical instruments do I have?"
-    );
+    assert_eq!(first.input, "I have a clarinet, a violin, and a flute. How many musical instruments do I have?");
     assert_eq!(first.targets, vec!["three".to_owned(), "3".to_owned()]);
     assert!(first.choices.is_empty());
     assert_eq!(task.score("3", first), 1.0);
@@ -47,10 +33,7 @@ fn bigbench_list_targets() -> anyhow::Result<()> {
 fn bigbench_prefixes_build_question() -> anyhow::Result<()> {
     let task = load_bigbench(fixture("bigbench/word_sorting/task.json"))?;
 
-    assert_eq!(
-        task.examples[0].input,
-        "Sort the following words alphabetically:\nList: stick gelatine"
-    );
+    assert_eq!(task.examples[0].input, "Sort the following words alphabetically:\nList: stick gelatine");
     assert_eq!(task.examples[0].targets, vec!["gelatine stick".to_owned()]);
     assert_eq!(task.score("gelatine stick", &task.examples[0]), 1.0);
     assert_eq!(task.score("stick gelatine", &task.examples[0]), 0.0);
@@ -63,16 +46,9 @@ fn bigbench_choices_kept_open() -> anyhow::Result<()> {
 
     assert_eq!(task.metric, Metric::MultipleChoice);
     let first = &task.examples[0];
-    assert_eq!(
-        first.input,
-        "Yesterday was April 30, 2021. What is the date today in MM/DD/YYYY?"
-    );
+    assert_eq!(first.input, "Yesterday was April 30, 2021. What is the date today in MM/DD/YYYY?");
     assert_eq!(first.targets, vec!["05/01/2021".to_owned()]);
-    assert!(
-        first.choices.is_empty(),
-        "append_choices_to_input is false: {:?}",
-        first.choices
-    );
+    assert!(first.choices.is_empty(), "append_choices_to_input is false: {:?}", first.choices);
     assert_eq!(task.score("05/01/2021", first), 1.0);
     assert_eq!(task.score("04/29/2021", first), 0.0);
     Ok(())
@@ -89,22 +65,10 @@ fn bigbench_choices_listed_shuffled() -> anyhow::Result<()> {
     let mut sorted = first.choices.clone();
     sorted.sort();
     assert_eq!(sorted, vec!["apple", "chair", "cloud", "stone"]);
-    assert!(
-        first.input.starts_with("Which is a fruit?\nOptions:\n(A) "),
-        "{}",
-        first.input
-    );
-    let apple = first
-        .choices
-        .iter()
-        .position(|choice| choice == "apple")
-        .expect("apple is an option");
+    assert!(first.input.starts_with("Which is a fruit?\nOptions:\n(A) "), "{}", first.input);
+    let apple = first.choices.iter().position(|choice| choice == "apple").expect("apple is an option");
     let letter = char::from(b'A' + u8::try_from(apple)?);
-    assert!(
-        first.input.contains(&format!("({letter}) apple")),
-        "{}",
-        first.input
-    );
+    assert!(first.input.contains(&format!("({letter}) apple")), "{}", first.input);
     assert_eq!(task.score(&format!("({letter})"), first), 1.0);
     assert_eq!(task.score("apple", first), 1.0);
     let wrong = char::from(b'A' + u8::try_from((apple + 1) % 4)?);
@@ -118,11 +82,7 @@ fn bbh_format_detected() -> anyhow::Result<()> {
     let task = load_task_file(fixture("bbh/boolean_expressions.json"))?;
 
     assert_eq!(task.name, "boolean_expressions");
-    assert!(
-        matches!(task.source, TaskSource::BigBenchHard { .. }),
-        "{:?}",
-        task.source
-    );
+    assert!(matches!(task.source, TaskSource::BigBenchHard { .. }), "{:?}", task.source);
     assert_eq!(task.metric, Metric::ExactMatch);
     assert_eq!(task.examples.len(), 3);
     assert_eq!(task.examples[0].input, "not ( True ) and ( True ) is");
@@ -136,34 +96,20 @@ fn gsm8k_jsonl_loads() -> anyhow::Result<()> {
     let task = load_task_file(fixture("gsm8k/sample.jsonl"))?;
 
     assert_eq!(task.name, "sample");
-    assert!(
-        matches!(task.source, TaskSource::Gsm8k { .. }),
-        "{:?}",
-        task.source
-    );
+    assert!(matches!(task.source, TaskSource::Gsm8k { .. }), "{:?}", task.source);
     assert_eq!(task.metric, Metric::NumericMatch);
     assert_eq!(task.examples.len(), 3, "the blank line is skipped");
     let first = &task.examples[0];
-    assert!(
-        first.input.starts_with("Natalia sold clips"),
-        "{}",
-        first.input
-    );
+    assert!(first.input.starts_with("Natalia sold clips"), "{}", first.input);
     assert_eq!(first.targets, vec!["72".to_owned()]);
     assert!(
-        first
-            .solution
-            .as_deref()
-            .is_some_and(|solution| solution.ends_with("in April and May.")),
+        first.solution.as_deref().is_some_and(|solution| solution.ends_with("in April and May.")),
         "{:?}",
         first.solution
     );
     assert_eq!(task.examples[1].targets, vec!["2000".to_owned()]);
     assert_eq!(task.examples[2].targets, vec!["3.75".to_owned()]);
-    assert_eq!(
-        task.score("The answer is 2,000 pens", &task.examples[1]),
-        1.0
-    );
+    assert_eq!(task.score("The answer is 2,000 pens", &task.examples[1]), 1.0);
     assert_eq!(task.score("3.75", &task.examples[2]), 1.0);
     assert_eq!(task.score("3.7", &task.examples[2]), 0.0);
     Ok(())
@@ -183,38 +129,17 @@ fn gsm8k_json_list_loads() -> anyhow::Result<()> {
 #[test]
 fn task_split_is_seeded() -> anyhow::Result<()> {
     let task = load_task_file(fixture("bigbench/object_counting/task.json"))?;
-    let sizes = SplitSizes {
-        train: 2,
-        validation: 1,
-        test: None,
-    };
+    let sizes = SplitSizes { train: 2, validation: 1, test: None };
 
     let first = task.split(3, sizes)?;
     let second = task.split(3, sizes)?;
-    let too_many = task.split(
-        3,
-        SplitSizes {
-            train: 4,
-            validation: 1,
-            test: None,
-        },
-    );
+    let too_many = task.split(3, SplitSizes { train: 4, validation: 1, test: None });
 
     assert_eq!(first, second);
     assert_eq!(first.train.len(), 2);
     assert_eq!(first.validation.len(), 1);
     assert_eq!(first.test.len(), 1);
-    assert!(
-        matches!(
-            too_many,
-            Err(Error::SplitTooLarge {
-                requested: 5,
-                available: 4,
-                ..
-            })
-        ),
-        "{too_many:?}"
-    );
+    assert!(matches!(too_many, Err(Error::SplitTooLarge { requested: 5, available: 4, .. })), "{too_many:?}");
     Ok(())
 }
 
@@ -223,10 +148,7 @@ fn load_error(relative: &str) -> (Error, String) {
     let path = fixture(relative);
     let error = load_task_file(&path).expect_err("a bad task file must not load");
     let message = error.to_string();
-    assert!(
-        message.contains(&path.display().to_string()),
-        "message does not name the file: {message}"
-    );
+    assert!(message.contains(&path.display().to_string()), "message does not name the file: {message}");
     (error, message)
 }
 
@@ -264,10 +186,7 @@ fn wrong_shapes_are_explained() {
     for (relative, expected) in cases {
         let (error, message) = load_error(relative);
 
-        assert!(
-            matches!(error, Error::InvalidTaskFile { .. }),
-            "{relative}: {error:?}"
-        );
+        assert!(matches!(error, Error::InvalidTaskFile { .. }), "{relative}: {error:?}");
         assert!(message.contains(expected), "{relative}: {message}");
     }
 }
@@ -277,14 +196,8 @@ fn empty_tasks_are_rejected() {
     for relative in ["bad/empty_examples.json", "bad/empty.jsonl"] {
         let (error, message) = load_error(relative);
 
-        assert!(
-            matches!(error, Error::EmptyTaskFile { .. }),
-            "{relative}: {error:?}"
-        );
-        assert!(
-            message.contains("contains no examples"),
-            "{relative}: {message}"
-        );
+        assert!(matches!(error, Error::EmptyTaskFile { .. }), "{relative}: {error:?}");
+        assert!(message.contains("contains no examples"), "{relative}: {message}");
     }
 }
 
@@ -292,31 +205,16 @@ fn empty_tasks_are_rejected() {
 fn bad_examples_name_location() {
     let cases = [
         ("bad/missing_input.json", "example 1", "missing `input`"),
-        (
-            "bad/bad_target.json",
-            "example 0",
-            "`target` must be a string or a list of strings",
-        ),
-        (
-            "bad/no_correct_choice.json",
-            "example 0",
-            "no option with a positive score",
-        ),
+        ("bad/bad_target.json", "example 0", "`target` must be a string or a list of strings"),
+        ("bad/no_correct_choice.json", "example 0", "no option with a positive score"),
         ("bad/no_final_answer.jsonl", "line 2", "no `#### N` line"),
         ("bad/broken_line.jsonl", "line 2", "not valid JSON"),
-        (
-            "bad/non_numeric_answer.jsonl",
-            "line 1",
-            "'many' after `####` is not a number",
-        ),
+        ("bad/non_numeric_answer.jsonl", "line 1", "'many' after `####` is not a number"),
     ];
     for (relative, location, reason) in cases {
         let (error, message) = load_error(relative);
 
-        assert!(
-            matches!(error, Error::InvalidExample { .. }),
-            "{relative}: {error:?}"
-        );
+        assert!(matches!(error, Error::InvalidExample { .. }), "{relative}: {error:?}");
         assert!(message.contains(location), "{relative}: {message}");
         assert!(message.contains(reason), "{relative}: {message}");
     }
@@ -324,8 +222,7 @@ fn bad_examples_name_location() {
 
 #[test]
 fn real_bigbench_object_counting() -> anyhow::Result<()> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.data/bigbench/object_counting/task.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.data/bigbench/object_counting/task.json");
     if !path.is_file() {
         anyhow::bail!(
             "{} is missing; run scripts/fetch-data once to download the BIG-bench task files, then rerun the tests",
@@ -334,30 +231,13 @@ fn real_bigbench_object_counting() -> anyhow::Result<()> {
     }
 
     let task = load_task_file(&path)?;
-    let splits = task.split(
-        0,
-        SplitSizes {
-            train: 20,
-            validation: 20,
-            test: Some(100),
-        },
-    )?;
+    let splits = task.split(0, SplitSizes { train: 20, validation: 20, test: Some(100) })?;
 
     assert_eq!(task.name, "object_counting");
     assert_eq!(task.examples.len(), 1000);
     assert_eq!(task.metric, Metric::ExactMatch);
-    assert!(
-        task.examples
-            .iter()
-            .all(|example| example.targets.len() == 2),
-        "every target is [word, digits]"
-    );
-    assert_eq!(
-        task.score("3", &task.examples[0]),
-        1.0,
-        "{:?}",
-        task.examples[0]
-    );
+    assert!(task.examples.iter().all(|example| example.targets.len() == 2), "every target is [word, digits]");
+    assert_eq!(task.score("3", &task.examples[0]), 1.0, "{:?}", task.examples[0]);
     assert_eq!(splits.test.len(), 100);
     Ok(())
 }
@@ -367,11 +247,7 @@ fn real_fetched_files_load() -> anyhow::Result<()> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.data");
     let cases = [
         ("bigbench/word_sorting/task.json", 1900, Metric::ExactMatch),
-        (
-            "bigbench/date_understanding/task.json",
-            369,
-            Metric::MultipleChoice,
-        ),
+        ("bigbench/date_understanding/task.json", 369, Metric::MultipleChoice),
         ("gsm8k/test.jsonl", 100, Metric::NumericMatch),
     ];
     for (relative, count, metric) in cases {

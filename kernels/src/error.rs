@@ -5,9 +5,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// A CUDA device was requested but libtorch reports none with that index.
-    #[error(
-        "cuda device {index} is not available ({available} available); use the cpu or a visible device"
-    )]
+    #[error("cuda device {index} is not available ({available} available); use the cpu or a visible device")]
     CudaUnavailable {
         /// The requested device index.
         index: usize,

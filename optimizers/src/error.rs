@@ -53,9 +53,7 @@ pub enum Error {
     },
 
     /// The request did not complete within the per-request timeout.
-    #[error(
-        "request to the LLM server timed out after {timeout:?}; raise the timeout or check the server"
-    )]
+    #[error("request to the LLM server timed out after {timeout:?}; raise the timeout or check the server")]
     Timeout {
         /// The configured per-request timeout.
         timeout: Duration,
@@ -123,9 +121,7 @@ pub enum Error {
     },
 
     /// A replay file has no recorded completion for a request.
-    #[error(
-        "no recorded completion for model `{model}` with request hash {key} in {path}; record it first"
-    )]
+    #[error("no recorded completion for model `{model}` with request hash {key} in {path}; record it first")]
     ReplayMiss {
         /// The replay file.
         path: PathBuf,

@@ -24,14 +24,10 @@ pub use cache::{CachedClient, DiskCache, request_key};
 pub use client::LlmClient;
 pub use config::{ApiKey, LlmConfig};
 pub use limiter::{RateLimitedClient, RateLimits};
-pub use message::{
-    ChatRequest, Completion, FinishReason, Message, ResponseFormat, Role, TokenUsage,
-};
+pub use message::{ChatRequest, Completion, FinishReason, Message, ResponseFormat, Role, TokenUsage};
 pub use mock::MockClient;
 pub use openai::OpenAiClient;
 pub use replay::{RecordingClient, ReplayClient};
 pub use retry::{RetryPolicy, RetryingClient};
 pub use stack::{ClientBuilder, ClientStack};
-pub use usage::{
-    Budget, BudgetResource, MeteredClient, ModelPrice, ModelUsage, PriceTable, UsageTracker,
-};
+pub use usage::{Budget, BudgetResource, MeteredClient, ModelPrice, ModelUsage, PriceTable, UsageTracker};

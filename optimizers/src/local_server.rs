@@ -34,9 +34,7 @@ const LOG_TAIL_LINES: usize = 20;
 #[non_exhaustive]
 pub enum Error {
     /// The Python interpreter of the virtual environment is missing.
-    #[error(
-        "python interpreter {python} not found; run scripts/setup-local-llm to create the virtual environment"
-    )]
+    #[error("python interpreter {python} not found; run scripts/setup-local-llm to create the virtual environment")]
     PythonMissing {
         /// Expected path of the interpreter.
         python: PathBuf,
@@ -78,9 +76,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The server process exited before it answered `/health`.
-    #[error(
-        "local server exited with {status} before it was ready; see the log {log}:\n{log_tail}"
-    )]
+    #[error("local server exited with {status} before it was ready; see the log {log}:\n{log_tail}")]
     Exited {
         /// Exit status of the process.
         status: ExitStatus,
@@ -129,9 +125,7 @@ impl LocalModel {
     /// Returns the path of the weights inside the repository at `root`.
     pub fn path(&self, root: &Path) -> PathBuf {
         match self {
-            Self::Qwen25Coder05B => {
-                root.join(".cache/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
-            }
+            Self::Qwen25Coder05B => root.join(".cache/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
             Self::SmolLm2135M => root.join(".cache/models/smollm2-135m-instruct-q4_1.gguf"),
             Self::File(path) => path.clone(),
         }
@@ -238,14 +232,8 @@ impl LocalServer {
     /// set-up has not been run; [`Error::Exited`] or [`Error::StartTimeout`] with the end of
     /// the server log when the server fails to start.
     pub fn start(config: &LocalServerConfig) -> Result<Self> {
-        let python = config
-            .python
-            .clone()
-            .unwrap_or_else(|| config.root.join(".venv/bin/python"));
-        let script = config
-            .script
-            .clone()
-            .unwrap_or_else(|| config.root.join("scripts/local_llm_server.py"));
+        let python = config.python.clone().unwrap_or_else(|| config.root.join(".venv/bin/python"));
+        let script = config.script.clone().unwrap_or_else(|| config.root.join("scripts/local_llm_server.py"));
         let model = config.model.path(&config.root);
         if !python.is_file() {
             return Err(Error::PythonMissing { python });
@@ -254,32 +242,20 @@ impl LocalServer {
             return Err(Error::ScriptMissing { script });
         }
         if !model.is_file() {
-            return Err(Error::ModelMissing {
-                model,
-                setup_command: config.model.setup_command(),
-            });
+            return Err(Error::ModelMissing { model, setup_command: config.model.setup_command() });
         }
 
-        let port = free_port().map_err(|source| Error::Prepare {
-            step: "reserving a free port on 127.0.0.1".to_owned(),
-            source,
-        })?;
+        let port = free_port()
+            .map_err(|source| Error::Prepare { step: "reserving a free port on 127.0.0.1".to_owned(), source })?;
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let log_dir = config
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| config.root.join(".cache/logs"));
+        let log_dir = config.log_dir.clone().unwrap_or_else(|| config.root.join(".cache/logs"));
         let log = log_dir.join(format!("local-llm-server-{port}.log"));
         let log_file = fs::create_dir_all(&log_dir)
             .and_then(|()| File::create(&log))
-            .map_err(|source| Error::Prepare {
-                step: format!("creating the log file {}", log.display()),
-                source,
-            })?;
-        let log_file_for_stderr = log_file.try_clone().map_err(|source| Error::Prepare {
-            step: format!("opening the log file {}", log.display()),
-            source,
-        })?;
+            .map_err(|source| Error::Prepare { step: format!("creating the log file {}", log.display()), source })?;
+        let log_file_for_stderr = log_file
+            .try_clone()
+            .map_err(|source| Error::Prepare { step: format!("opening the log file {}", log.display()), source })?;
 
         let started = Instant::now();
         let child = Command::new(&python)
@@ -296,20 +272,11 @@ impl LocalServer {
             .stdout(log_file)
             .stderr(log_file_for_stderr)
             .spawn()
-            .map_err(|source| Error::Spawn {
-                python: python.clone(),
-                script: script.clone(),
-                source,
-            })?;
+            .map_err(|source| Error::Spawn { python: python.clone(), script: script.clone(), source })?;
         tracing::info!(pid = child.id(), %address, model = %model.display(), log = %log.display(), "starting local LLM server");
 
-        let mut server = Self {
-            child: Some(child),
-            address,
-            alias: config.alias.clone(),
-            log,
-            stop_grace: config.stop_grace,
-        };
+        let mut server =
+            Self { child: Some(child), address, alias: config.alias.clone(), log, stop_grace: config.stop_grace };
         server.wait_until_healthy(config.start_timeout)?;
         tracing::info!(%address, elapsed_ms = started.elapsed().as_millis(), "local LLM server ready");
         Ok(server)
@@ -340,11 +307,7 @@ impl LocalServer {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(Error::StartTimeout {
-                    timeout,
-                    log: self.log.clone(),
-                    log_tail: read_log_tail(&self.log),
-                });
+                return Err(Error::StartTimeout { timeout, log: self.log.clone(), log_tail: read_log_tail(&self.log) });
             }
             std::thread::sleep(HEALTH_POLL_INTERVAL);
         }
@@ -387,11 +350,7 @@ impl LocalServer {
             return Ok(());
         };
         let pid = child.id();
-        if child
-            .try_wait()
-            .map_err(|source| Error::Stop { pid, source })?
-            .is_some()
-        {
+        if child.try_wait().map_err(|source| Error::Stop { pid, source })?.is_some() {
             return Ok(());
         }
 
@@ -401,16 +360,8 @@ impl LocalServer {
             let _ = kill(Pid::from_raw(raw_pid), Signal::SIGTERM);
         }
         while started.elapsed() < self.stop_grace {
-            if child
-                .try_wait()
-                .map_err(|source| Error::Stop { pid, source })?
-                .is_some()
-            {
-                tracing::info!(
-                    pid,
-                    elapsed_ms = started.elapsed().as_millis(),
-                    "local LLM server stopped"
-                );
+            if child.try_wait().map_err(|source| Error::Stop { pid, source })?.is_some() {
+                tracing::info!(pid, elapsed_ms = started.elapsed().as_millis(), "local LLM server stopped");
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -444,9 +395,7 @@ fn free_port() -> io::Result<u16> {
 fn health_status(address: SocketAddr) -> Option<u16> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    stream
-        .set_write_timeout(Some(Duration::from_secs(2)))
-        .ok()?;
+    stream.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
     let request = format!("GET /health HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
 
@@ -485,10 +434,7 @@ mod tests {
     #[test]
     fn status_code_parses_http_1_1() {
         assert_eq!(parse_status_code(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(
-            parse_status_code(b"HTTP/1.1 503 Service Unavailable\r\n"),
-            Some(503)
-        );
+        assert_eq!(parse_status_code(b"HTTP/1.1 503 Service Unavailable\r\n"), Some(503));
         assert_eq!(parse_status_code(b"HTTP/1.0 404 Not Found"), Some(404));
     }
 
@@ -502,18 +448,12 @@ mod tests {
     #[test]
     fn missing_python_names_setup_script() {
         let root = tempfile::tempdir().expect("temporary folder");
-        let config = LocalServerConfig {
-            root: root.path().to_path_buf(),
-            ..LocalServerConfig::default()
-        };
+        let config = LocalServerConfig { root: root.path().to_path_buf(), ..LocalServerConfig::default() };
 
         let error = LocalServer::start(&config).expect_err("no venv in an empty folder");
 
         assert!(matches!(error, Error::PythonMissing { .. }), "{error:?}");
-        assert!(
-            error.to_string().contains("run scripts/setup-local-llm"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("run scripts/setup-local-llm"), "{error}");
     }
 
     #[test]
@@ -534,29 +474,18 @@ mod tests {
         let error = LocalServer::start(&config).expect_err("no model in an empty folder");
 
         assert!(matches!(error, Error::ModelMissing { .. }), "{error:?}");
-        assert!(
-            error
-                .to_string()
-                .contains("scripts/setup-local-llm --model smollm2"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("scripts/setup-local-llm --model smollm2"), "{error}");
     }
 
     #[test]
     fn server_that_exits_reports_log_tail() {
         let python = PathBuf::from("/usr/bin/python3");
-        assert!(
-            python.is_file(),
-            "this test needs /usr/bin/python3 to run a stand-in server script"
-        );
+        assert!(python.is_file(), "this test needs /usr/bin/python3 to run a stand-in server script");
         let root = tempfile::tempdir().expect("temporary folder");
         let script = root.path().join("server.py");
         let model = root.path().join("model.gguf");
-        fs::write(
-            &script,
-            "import sys\nprint('bind failed: address in use', file=sys.stderr)\nsys.exit(3)\n",
-        )
-        .expect("write script");
+        fs::write(&script, "import sys\nprint('bind failed: address in use', file=sys.stderr)\nsys.exit(3)\n")
+            .expect("write script");
         fs::write(&model, "").expect("write model");
         let config = LocalServerConfig {
             root: root.path().to_path_buf(),
@@ -569,9 +498,6 @@ mod tests {
         let error = LocalServer::start(&config).expect_err("the script exits at once");
 
         assert!(matches!(error, Error::Exited { .. }), "{error:?}");
-        assert!(
-            error.to_string().contains("bind failed: address in use"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("bind failed: address in use"), "{error}");
     }
 }

@@ -13,12 +13,7 @@ use wiremock::MockServer;
 #[tokio::test]
 async fn recorded_exchanges_replay_without_server() {
     let server = MockServer::start().await;
-    mount_first(
-        &server,
-        wiremock::ResponseTemplate::new(200).set_body_json(completion_body("first answer")),
-        1,
-    )
-    .await;
+    mount_first(&server, wiremock::ResponseTemplate::new(200).set_body_json(completion_body("first answer")), 1).await;
     mount_success(&server, "second answer").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let record_path = dir.path().join("exchanges.jsonl");
@@ -43,21 +38,13 @@ async fn recorded_exchanges_replay_without_server() {
     assert_eq!(two.text, "second answer");
     assert!(one.cached);
     assert_eq!(one.cost_usd, 0.0);
-    assert!(
-        matches!(unknown, Err(Error::ReplayMiss { .. })),
-        "{unknown:?}"
-    );
+    assert!(matches!(unknown, Err(Error::ReplayMiss { .. })), "{unknown:?}");
 }
 
 #[tokio::test]
 async fn repeated_request_replays_in_order_then_repeats_last() {
     let server = MockServer::start().await;
-    mount_first(
-        &server,
-        wiremock::ResponseTemplate::new(200).set_body_json(completion_body("A")),
-        1,
-    )
-    .await;
+    mount_first(&server, wiremock::ResponseTemplate::new(200).set_body_json(completion_body("A")), 1).await;
     mount_success(&server, "B").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let record_path = dir.path().join("exchanges.jsonl");
@@ -73,13 +60,7 @@ async fn repeated_request_replays_in_order_then_repeats_last() {
     let replay = ReplayClient::open(&record_path, MODEL).expect("record file");
     let mut texts = Vec::new();
     for _ in 0..3 {
-        texts.push(
-            replay
-                .complete(&question("same"))
-                .await
-                .expect("recorded")
-                .text,
-        );
+        texts.push(replay.complete(&question("same")).await.expect("recorded").text);
     }
 
     assert_eq!(texts, ["A", "B", "B"]);
@@ -105,14 +86,7 @@ async fn truncated_record_line_is_skipped() {
     let replay = ReplayClient::open(&record_path, MODEL).expect("record file");
 
     assert_eq!(replay.len(), 1);
-    assert_eq!(
-        replay
-            .complete(&question("kept"))
-            .await
-            .expect("recorded")
-            .text,
-        "kept"
-    );
+    assert_eq!(replay.complete(&question("kept")).await.expect("recorded").text, "kept");
     assert!(replay.complete(&question("cut")).await.is_err());
 }
 
@@ -120,23 +94,13 @@ async fn truncated_record_line_is_skipped() {
 async fn mock_errors_go_through_retry_layer() {
     let mock = Arc::new(
         MockClient::new(MODEL)
-            .fail(Error::Http {
-                status: 503,
-                message: "overloaded".to_owned(),
-                body: String::new(),
-                retry_after: None,
-            })
-            .fail(Error::Timeout {
-                timeout: Duration::from_secs(1),
-            })
+            .fail(Error::Http { status: 503, message: "overloaded".to_owned(), body: String::new(), retry_after: None })
+            .fail(Error::Timeout { timeout: Duration::from_secs(1) })
             .reply("third time"),
     );
     let client = RetryingClient::new(mock.clone(), fast_retry(3));
 
-    let completion = client
-        .complete(&question("q"))
-        .await
-        .expect("third attempt");
+    let completion = client.complete(&question("q")).await.expect("third attempt");
 
     assert_eq!(completion.text, "third time");
     assert_eq!(mock.requests().len(), 3);
@@ -153,10 +117,7 @@ async fn mock_records_requests_and_runs_dry() {
 
     assert_eq!(first.text, "only");
     assert!(first.usage.prompt_tokens > 0);
-    assert!(
-        matches!(second, Err(Error::MockExhausted { call: 2 })),
-        "{second:?}"
-    );
+    assert!(matches!(second, Err(Error::MockExhausted { call: 2 })), "{second:?}");
     assert_eq!(mock.requests(), vec![request.clone(), request]);
 }
 
@@ -164,17 +125,11 @@ async fn mock_records_requests_and_runs_dry() {
 async fn mock_backend_respects_budget() {
     let mock = Arc::new(MockClient::new(MODEL).reply("a").reply("b"));
     let client = ClientBuilder::new(mock.clone())
-        .budget(Budget {
-            max_calls: Some(1),
-            ..Budget::default()
-        })
+        .budget(Budget { max_calls: Some(1), ..Budget::default() })
         .build()
         .expect("stack builds");
 
-    client
-        .complete(&question("one"))
-        .await
-        .expect("within budget");
+    client.complete(&question("one")).await.expect("within budget");
     let refused = client.complete(&question("two")).await;
 
     assert!(matches!(refused, Err(Error::BudgetExhausted { .. })));

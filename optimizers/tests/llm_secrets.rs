@@ -79,20 +79,19 @@ async fn key_never_reaches_logs_cache_or_records() {
     Mock::given(method("POST"))
         .and(path(COMPLETIONS_PATH))
         .and(body_string_contains("json_object"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(error_body(
-            "response_format is not supported",
-            "invalid_request_error",
-        )))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(error_body("response_format is not supported", "invalid_request_error")),
+        )
         .with_priority(2)
         .mount(&server)
         .await;
     mount_success(&server, "the reply").await;
     let unauthorized = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(error_body(
-            "Incorrect API key provided",
-            "invalid_request_error",
-        )))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(error_body("Incorrect API key provided", "invalid_request_error")),
+        )
         .mount(&unauthorized)
         .await;
 
@@ -108,19 +107,11 @@ async fn key_never_reaches_logs_cache_or_records() {
         .log_prompts(true)
         .build()
         .expect("stack builds");
-    let rejected = ClientBuilder::from_config(&config_for(&unauthorized))
-        .expect("valid config")
-        .build()
-        .expect("stack builds");
+    let rejected =
+        ClientBuilder::from_config(&config_for(&unauthorized)).expect("valid config").build().expect("stack builds");
 
-    client
-        .complete(&question("first prompt"))
-        .await
-        .expect("429 then 200");
-    client
-        .complete(&question("first prompt"))
-        .await
-        .expect("cache hit");
+    client.complete(&question("first prompt")).await.expect("429 then 200");
+    client.complete(&question("first prompt")).await.expect("cache hit");
     client
         .complete(&question("json prompt").response_format(ResponseFormat::JsonObject))
         .await
@@ -129,30 +120,17 @@ async fn key_never_reaches_logs_cache_or_records() {
     tracing::error!(?error, %error, ?config, ?client, "caller logs everything it has");
 
     let log_text = String::from_utf8_lossy(&logs.0.lock()).into_owned();
-    assert!(
-        log_text.contains("LLM request failed; retrying"),
-        "the retry warning was captured"
-    );
-    assert!(
-        log_text.contains("first prompt"),
-        "prompt logging was on, so logs were captured"
-    );
+    assert!(log_text.contains("LLM request failed; retrying"), "the retry warning was captured");
+    assert!(log_text.contains("first prompt"), "prompt logging was on, so logs were captured");
     assert!(!log_text.contains(TEST_KEY), "key found in logs");
-    assert!(
-        !log_text.contains("DO-NOT-LEAK"),
-        "part of the key found in logs"
-    );
+    assert!(!log_text.contains("DO-NOT-LEAK"), "part of the key found in logs");
 
     let files = files_under(&cache_dir);
     assert_eq!(files.len(), 2, "two distinct requests were cached");
     for file in files.iter().chain(std::iter::once(&record_path)) {
         let contents = std::fs::read_to_string(file).expect("readable file");
         assert!(!contents.is_empty(), "{} is empty", file.display());
-        assert!(
-            !contents.contains("DO-NOT-LEAK"),
-            "key found in {}",
-            file.display()
-        );
+        assert!(!contents.contains("DO-NOT-LEAK"), "key found in {}", file.display());
     }
 
     let sent_key = server.received_requests().await.unwrap_or_default()[0]
@@ -160,9 +138,5 @@ async fn key_never_reaches_logs_cache_or_records() {
         .get("authorization")
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    assert_eq!(
-        sent_key,
-        Some(format!("Bearer {TEST_KEY}")),
-        "the key was in use"
-    );
+    assert_eq!(sent_key, Some(format!("Bearer {TEST_KEY}")), "the key was in use");
 }

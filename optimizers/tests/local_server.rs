@@ -9,12 +9,7 @@ use anyhow::{Context, bail};
 use optimizers::local_server::{LocalModel, LocalServer, LocalServerConfig};
 
 /// Sends one HTTP/1.1 request and returns the status code and the body.
-fn http_request(
-    address: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
+fn http_request(address: SocketAddr, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
     let body = body.unwrap_or("");
@@ -26,14 +21,8 @@ fn http_request(
 
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("response without a header end")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .context("response without a status")?
-        .parse()?;
+    let (head, body) = response.split_once("\r\n\r\n").context("response without a header end")?;
+    let status = head.split_whitespace().nth(1).context("response without a status")?.parse()?;
     Ok((status, body.to_owned()))
 }
 
@@ -55,11 +44,7 @@ fn process_exists(pid: u32) -> bool {
 
 #[test]
 fn real_server_answers_chat_completion() -> anyhow::Result<()> {
-    let config = LocalServerConfig {
-        model: LocalModel::Qwen25Coder05B,
-        threads: 1,
-        ..LocalServerConfig::default()
-    };
+    let config = LocalServerConfig { model: LocalModel::Qwen25Coder05B, threads: 1, ..LocalServerConfig::default() };
     require_setup(&config)?;
 
     let started = Instant::now();
@@ -78,54 +63,31 @@ fn real_server_answers_chat_completion() -> anyhow::Result<()> {
             {"role": "user", "content": "What is 2 + 3?"}
         ]
     });
-    let (chat_status, chat) = http_request(
-        server.address(),
-        "POST",
-        "/v1/chat/completions",
-        Some(&request.to_string()),
-    )?;
+    let (chat_status, chat) =
+        http_request(server.address(), "POST", "/v1/chat/completions", Some(&request.to_string()))?;
     server.stop()?;
 
-    assert!(
-        start_time < Duration::from_secs(60),
-        "start took {start_time:?}"
-    );
-    assert!(
-        server.base_url().starts_with("http://127.0.0.1:"),
-        "{}",
-        server.base_url()
-    );
+    assert!(start_time < Duration::from_secs(60), "start took {start_time:?}");
+    assert!(server.base_url().starts_with("http://127.0.0.1:"), "{}", server.base_url());
     assert!(server.base_url().ends_with("/v1"), "{}", server.base_url());
     assert_eq!(health_status, 200);
     assert_eq!(models_status, 200);
     assert!(models.contains("\"local\""), "{models}");
     assert_eq!(chat_status, 200, "{chat}");
     let chat: serde_json::Value = serde_json::from_str(&chat)?;
-    let content = chat["choices"][0]["message"]["content"]
-        .as_str()
-        .context("reply without content")?;
-    let reply: serde_json::Value = serde_json::from_str(content)
-        .with_context(|| format!("json_object reply is not JSON: {content}"))?;
+    let content = chat["choices"][0]["message"]["content"].as_str().context("reply without content")?;
+    let reply: serde_json::Value =
+        serde_json::from_str(content).with_context(|| format!("json_object reply is not JSON: {content}"))?;
     assert!(reply.is_object(), "{content}");
-    assert!(
-        chat["usage"]["completion_tokens"].as_u64().unwrap_or(0) > 0,
-        "{chat}"
-    );
-    assert!(
-        !process_exists(pid),
-        "server process {pid} still runs after stop"
-    );
+    assert!(chat["usage"]["completion_tokens"].as_u64().unwrap_or(0) > 0, "{chat}");
+    assert!(!process_exists(pid), "server process {pid} still runs after stop");
     assert_eq!(server.pid(), None);
     Ok(())
 }
 
 #[test]
 fn dropped_server_stops_process() -> anyhow::Result<()> {
-    let config = LocalServerConfig {
-        model: LocalModel::Qwen25Coder05B,
-        threads: 1,
-        ..LocalServerConfig::default()
-    };
+    let config = LocalServerConfig { model: LocalModel::Qwen25Coder05B, threads: 1, ..LocalServerConfig::default() };
     require_setup(&config)?;
     let server = LocalServer::start(&config)?;
     let pid = server.pid().context("a started server has a pid")?;
@@ -133,10 +95,7 @@ fn dropped_server_stops_process() -> anyhow::Result<()> {
 
     drop(server);
 
-    assert!(
-        !process_exists(pid),
-        "server process {pid} still runs after drop"
-    );
+    assert!(!process_exists(pid), "server process {pid} still runs after drop");
     assert!(
         TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err(),
         "{address} still accepts connections"
@@ -146,15 +105,9 @@ fn dropped_server_stops_process() -> anyhow::Result<()> {
 
 #[test]
 fn server_exits_when_parent_is_killed() -> anyhow::Result<()> {
-    let config = LocalServerConfig {
-        model: LocalModel::Qwen25Coder05B,
-        threads: 1,
-        ..LocalServerConfig::default()
-    };
+    let config = LocalServerConfig { model: LocalModel::Qwen25Coder05B, threads: 1, ..LocalServerConfig::default() };
     require_setup(&config)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let command = format!(
         "{} {} --model {} --port {port} & wait",

@@ -31,22 +31,13 @@ pub fn extract_answer(reply: &str) -> String {
         return clean(&answer);
     }
     if let Some((_, rest)) = reply.rsplit_once("####") {
-        let line = rest
-            .lines()
-            .find(|line| !line.trim().is_empty())
-            .unwrap_or_default();
+        let line = rest.lines().find(|line| !line.trim().is_empty()).unwrap_or_default();
         return clean(line);
     }
     if let Some(answer) = extract_after_answer_marker(reply) {
         return answer;
     }
-    reply
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .map(clean)
-        .unwrap_or_default()
+    reply.lines().rev().map(str::trim).find(|line| !line.is_empty()).map(clean).unwrap_or_default()
 }
 
 /// Returns the `answer` field of the first JSON object in `reply` that has one.
@@ -54,10 +45,7 @@ pub fn extract_answer(reply: &str) -> String {
 /// A string is returned as is, a number or boolean as its JSON text, and a list of
 /// strings or numbers joined with single spaces (a word-sorting answer given as a list).
 pub fn extract_json_answer(reply: &str) -> Option<String> {
-    let starts = reply
-        .char_indices()
-        .filter(|&(_, character)| character == '{')
-        .map(|(index, _)| index);
+    let starts = reply.char_indices().filter(|&(_, character)| character == '{').map(|(index, _)| index);
     for start in starts.take(MAX_JSON_CANDIDATES) {
         let tail = reply.get(start..)?;
         let mut stream = serde_json::Deserializer::from_str(tail).into_iter::<serde_json::Value>();
@@ -130,10 +118,8 @@ fn extract_after_answer_marker(reply: &str) -> Option<String> {
 /// Trims whitespace, markdown emphasis, a leading colon and a final period.
 fn clean(text: &str) -> String {
     let trim = |text: &str| -> String {
-        text.trim_matches(|character: char| {
-            character.is_whitespace() || matches!(character, '*' | ':' | '`')
-        })
-        .to_owned()
+        text.trim_matches(|character: char| character.is_whitespace() || matches!(character, '*' | ':' | '`'))
+            .to_owned()
     };
     let trimmed = trim(text);
     match trimmed.strip_suffix('.') {
@@ -177,10 +163,7 @@ fn last_digit_number(text: &str) -> Option<f64> {
 
         let negative = index > 0
             && characters.get(index - 1) == Some(&'-')
-            && (index < 2
-                || !characters
-                    .get(index - 2)
-                    .is_some_and(|character| character.is_alphanumeric()));
+            && (index < 2 || !characters.get(index - 2).is_some_and(|character| character.is_alphanumeric()));
         let mut digits = String::from(if negative { "-" } else { "" });
         let mut seen_point = false;
         while let Some(&character) = characters.get(index) {
@@ -206,10 +189,7 @@ fn last_digit_number(text: &str) -> Option<f64> {
 /// commas and a final period, or an English number word from zero to ninety-nine.
 pub fn parse_number(text: &str) -> Option<f64> {
     let trimmed = text.trim().trim_end_matches('.').trim();
-    let without_units = trimmed
-        .trim_start_matches('$')
-        .trim_end_matches('%')
-        .replace(',', "");
+    let without_units = trimmed.trim_start_matches('$').trim_end_matches('%').replace(',', "");
     if let Ok(number) = without_units.trim().parse::<f64>() {
         return number.is_finite().then_some(number);
     }
@@ -240,15 +220,11 @@ fn parse_number_word(word: &str) -> Option<u32> {
         "eighteen",
         "nineteen",
     ];
-    const TENS: [&str; 8] = [
-        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
+    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
 
     let word = word.trim().to_lowercase();
     let position = |list: &[&str], item: &str| {
-        list.iter()
-            .position(|candidate| *candidate == item)
-            .and_then(|index| u32::try_from(index).ok())
+        list.iter().position(|candidate| *candidate == item).and_then(|index| u32::try_from(index).ok())
     };
     if let Some(value) = position(&UNITS, &word) {
         return Some(value);
@@ -291,19 +267,10 @@ mod tests {
     fn extract_answer_cases() {
         let cases = [
             ("{\"answer\": \"gelatine stick\"}", "gelatine stick"),
-            (
-                "```json\n{\"reasoning\": \"count\", \"answer\": 7}\n```",
-                "7",
-            ),
-            (
-                "Sure. {\"answer\": [\"apple\", \"pear\"]} done",
-                "apple pear",
-            ),
+            ("```json\n{\"reasoning\": \"count\", \"answer\": 7}\n```", "7"),
+            ("Sure. {\"answer\": [\"apple\", \"pear\"]} done", "apple pear"),
             ("{\"answer\": true}", "true"),
-            (
-                "first \\boxed{1} then \\boxed{\\frac{1}{2}}",
-                "\\frac{1}{2}",
-            ),
+            ("first \\boxed{1} then \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
             ("work\n#### 1,200\n", "1,200"),
             ("Reasoning here.\nAnswer: 12", "12"),
             ("So the answer is **(B)**.", "(B)"),

@@ -25,10 +25,7 @@ pub struct BoardConfig {
 impl Default for BoardConfig {
     /// A 6x6 board with ships of length 2, 3 and 4 (9 of 36 cells).
     fn default() -> Self {
-        Self {
-            size: 6,
-            ship_lengths: vec![2, 3, 4],
-        }
+        Self { size: 6, ship_lengths: vec![2, 3, 4] }
     }
 }
 
@@ -63,25 +60,14 @@ impl Board {
             return Err(invalid(format!("size {size} must be between 1 and 26")));
         }
         if config.ship_lengths.is_empty() {
-            return Err(invalid(
-                "no ships; give at least one ship length".to_owned(),
-            ));
+            return Err(invalid("no ships; give at least one ship length".to_owned()));
         }
-        if let Some(length) = config
-            .ship_lengths
-            .iter()
-            .find(|length| **length == 0 || **length > size)
-        {
-            return Err(invalid(format!(
-                "ship length {length} must be between 1 and the board size {size}"
-            )));
+        if let Some(length) = config.ship_lengths.iter().find(|length| **length == 0 || **length > size) {
+            return Err(invalid(format!("ship length {length} must be between 1 and the board size {size}")));
         }
         let covered: usize = config.ship_lengths.iter().sum();
         if covered > size * size {
-            return Err(invalid(format!(
-                "ships cover {covered} cells but the board has {}",
-                size * size
-            )));
+            return Err(invalid(format!("ships cover {covered} cells but the board has {}", size * size)));
         }
 
         let mut rng = SeededRng::new(seed);
@@ -116,9 +102,7 @@ impl Board {
     }
 
     fn ship_at(&self, x: usize, y: usize) -> Option<usize> {
-        self.ships
-            .iter()
-            .position(|ship| ship.cells.contains(&(x, y)))
+        self.ships.iter().position(|ship| ship.cells.contains(&(x, y)))
     }
 }
 
@@ -192,14 +176,8 @@ impl Game {
         }
         let size = self.board.size;
         let out_of_bounds = || Error::ShotOutOfBounds { x, y, size };
-        let column = usize::try_from(x)
-            .ok()
-            .filter(|column| *column < size)
-            .ok_or_else(out_of_bounds)?;
-        let row = usize::try_from(y)
-            .ok()
-            .filter(|row| *row < size)
-            .ok_or_else(out_of_bounds)?;
+        let column = usize::try_from(x).ok().filter(|column| *column < size).ok_or_else(out_of_bounds)?;
+        let row = usize::try_from(y).ok().filter(|row| *row < size).ok_or_else(out_of_bounds)?;
 
         self.shots += 1;
         let cell = row * size + column;
@@ -213,20 +191,12 @@ impl Game {
 
         self.set_view(cell, CellView::Hit);
         self.hits += 1;
-        let length = self
-            .board
-            .ships
-            .get(ship_index)
-            .map_or(0, |ship| ship.cells.len());
+        let length = self.board.ships.get(ship_index).map_or(0, |ship| ship.cells.len());
         let Some(ship_hits) = self.hits_per_ship.get_mut(ship_index) else {
             return Ok(ShotOutcome::Hit);
         };
         *ship_hits += 1;
-        if *ship_hits == length {
-            Ok(ShotOutcome::Sunk { length })
-        } else {
-            Ok(ShotOutcome::Hit)
-        }
+        if *ship_hits == length { Ok(ShotOutcome::Sunk { length }) } else { Ok(ShotOutcome::Hit) }
     }
 
     fn set_view(&mut self, cell: usize, view: CellView) {
@@ -237,11 +207,7 @@ impl Game {
 
     /// Returns hits divided by shots, or 0.0 before the first shot.
     pub fn score(&self) -> f64 {
-        if self.shots == 0 {
-            0.0
-        } else {
-            self.hits as f64 / self.shots as f64
-        }
+        if self.shots == 0 { 0.0 } else { self.hits as f64 / self.shots as f64 }
     }
 
     /// Checks whether every ship is sunk or the shots are used up.
@@ -251,11 +217,7 @@ impl Game {
 
     /// Checks whether every ship is sunk.
     pub fn all_sunk(&self) -> bool {
-        self.board
-            .ships
-            .iter()
-            .zip(&self.hits_per_ship)
-            .all(|(ship, hits)| *hits == ship.cells.len())
+        self.board.ships.iter().zip(&self.hits_per_ship).all(|(ship, hits)| *hits == ship.cells.len())
     }
 
     /// Returns the number of shots fired, repeated cells included.

@@ -20,13 +20,7 @@ pub struct Example {
 impl Example {
     /// Creates an open question with accepted answers.
     pub fn new(id: impl Into<String>, input: impl Into<String>, targets: Vec<String>) -> Self {
-        Self {
-            id: id.into(),
-            input: input.into(),
-            targets,
-            choices: Vec::new(),
-            solution: None,
-        }
+        Self { id: id.into(), input: input.into(), targets, choices: Vec::new(), solution: None }
     }
 
     /// Returns the first accepted answer, the canonical one.

@@ -87,13 +87,10 @@ impl FromStr for GeneratedTaskKind {
     type Err = Error;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.name() == name)
-            .ok_or_else(|| Error::UnknownGeneratedTask {
-                name: name.to_owned(),
-                known: Self::ALL.map(Self::name).join(", "),
-            })
+        Self::ALL.into_iter().find(|kind| kind.name() == name).ok_or_else(|| Error::UnknownGeneratedTask {
+            name: name.to_owned(),
+            known: Self::ALL.map(Self::name).join(", "),
+        })
     }
 }
 
@@ -147,17 +144,8 @@ mod tests {
             let task = generate_task(kind, 50, 1);
 
             assert_eq!(task.examples.len(), 50, "{kind}");
-            assert!(
-                task.examples
-                    .iter()
-                    .all(|example| !example.target().is_empty()),
-                "{kind}"
-            );
-            let mut ids: Vec<&str> = task
-                .examples
-                .iter()
-                .map(|example| example.id.as_str())
-                .collect();
+            assert!(task.examples.iter().all(|example| !example.target().is_empty()), "{kind}");
+            let mut ids: Vec<&str> = task.examples.iter().map(|example| example.id.as_str()).collect();
             ids.dedup();
             assert_eq!(ids.len(), 50, "{kind}");
         }
@@ -166,12 +154,7 @@ mod tests {
     #[test]
     fn names_parse_back() {
         for kind in GeneratedTaskKind::ALL {
-            assert_eq!(
-                kind.name()
-                    .parse::<GeneratedTaskKind>()
-                    .expect("known name"),
-                kind
-            );
+            assert_eq!(kind.name().parse::<GeneratedTaskKind>().expect("known name"), kind);
         }
     }
 

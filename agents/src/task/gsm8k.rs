@@ -24,31 +24,25 @@ use crate::{Error, Result};
 pub fn load_gsm8k(path: impl AsRef<Path>) -> Result<Task> {
     let path = path.as_ref();
     let text = read_text(path)?;
-    if path
-        .extension()
-        .is_some_and(|extension| extension == "jsonl")
-    {
+    if path.extension().is_some_and(|extension| extension == "jsonl") {
         let mut examples = Vec::new();
         for (line_index, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             let location = format!("line {}", line_index + 1);
-            let value: Value =
-                serde_json::from_str(line).map_err(|error| Error::InvalidExample {
-                    path: path.to_path_buf(),
-                    location: location.clone(),
-                    reason: format!("not valid JSON: {error}"),
-                })?;
+            let value: Value = serde_json::from_str(line).map_err(|error| Error::InvalidExample {
+                path: path.to_path_buf(),
+                location: location.clone(),
+                reason: format!("not valid JSON: {error}"),
+            })?;
             examples.push(parse_problem(path, &value, examples.len(), location)?);
         }
         return finish(path, examples);
     }
 
-    let root: Value = serde_json::from_str(&text).map_err(|source| Error::TaskFileJson {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let root: Value =
+        serde_json::from_str(&text).map_err(|source| Error::TaskFileJson { path: path.to_path_buf(), source })?;
     task_from_json(path, &root)
 }
 
@@ -62,37 +56,21 @@ pub(super) fn task_from_json(path: &Path, root: &Value) -> Result<Task> {
     };
     let mut examples = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        examples.push(parse_problem(
-            path,
-            item,
-            index,
-            format!("example {index}"),
-        )?);
+        examples.push(parse_problem(path, item, index, format!("example {index}"))?);
     }
     finish(path, examples)
 }
 
 fn finish(path: &Path, examples: Vec<Example>) -> Result<Task> {
     if examples.is_empty() {
-        return Err(Error::EmptyTaskFile {
-            path: path.to_path_buf(),
-        });
+        return Err(Error::EmptyTaskFile { path: path.to_path_buf() });
     }
-    let name = path
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .unwrap_or("gsm8k");
-    let name = if name == "test" || name == "train" {
-        format!("gsm8k_{name}")
-    } else {
-        name.to_owned()
-    };
+    let name = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or("gsm8k");
+    let name = if name == "test" || name == "train" { format!("gsm8k_{name}") } else { name.to_owned() };
     Ok(Task {
         name,
         description: "Grade-school math word problems with a numeric answer".to_owned(),
-        source: TaskSource::Gsm8k {
-            path: path.to_path_buf(),
-        },
+        source: TaskSource::Gsm8k { path: path.to_path_buf() },
         metric: Metric::NumericMatch,
         examples,
     })
@@ -107,18 +85,11 @@ fn parse_problem(path: &Path, value: &Value, index: usize, location: String) -> 
     let Value::Object(object) = value else {
         return Err(invalid("expected an object with `question` and `answer`"));
     };
-    let question = object
-        .get("question")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("missing the string `question`"))?;
-    let answer = object
-        .get("answer")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("missing the string `answer`"))?;
+    let question =
+        object.get("question").and_then(Value::as_str).ok_or_else(|| invalid("missing the string `question`"))?;
+    let answer = object.get("answer").and_then(Value::as_str).ok_or_else(|| invalid("missing the string `answer`"))?;
     let Some((solution, final_answer)) = answer.rsplit_once("####") else {
-        return Err(invalid(
-            "`answer` has no `#### N` line with the final number",
-        ));
+        return Err(invalid("`answer` has no `#### N` line with the final number"));
     };
     let final_answer = final_answer.trim();
     let Some(value) = parse_number(final_answer) else {
@@ -129,24 +100,13 @@ fn parse_problem(path: &Path, value: &Value, index: usize, location: String) -> 
         });
     };
 
-    let stem = path
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .unwrap_or("gsm8k");
-    let mut example = Example::new(
-        format!("{stem}/{index}"),
-        question.trim(),
-        vec![format_number(value)],
-    );
+    let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or("gsm8k");
+    let mut example = Example::new(format!("{stem}/{index}"), question.trim(), vec![format_number(value)]);
     example.solution = Some(solution.trim().to_owned());
     Ok(example)
 }
 
 /// Writes a number without a fractional part when it is whole, such as `1200` for `1,200`.
 fn format_number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        value.to_string()
-    }
+    if value.fract() == 0.0 && value.abs() < 1e15 { format!("{value:.0}") } else { value.to_string() }
 }

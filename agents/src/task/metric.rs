@@ -25,11 +25,7 @@ pub enum Metric {
 impl Metric {
     /// Returns 1.0 when `answer` is correct for `example`, else 0.0.
     pub fn score(self, answer: &str, example: &Example) -> f64 {
-        if self.is_correct(answer, example) {
-            1.0
-        } else {
-            0.0
-        }
+        if self.is_correct(answer, example) { 1.0 } else { 0.0 }
     }
 
     /// Checks `answer`, already extracted from the reply, against the example's targets.
@@ -40,18 +36,13 @@ impl Metric {
                 let Some(value) = extract_number(answer) else {
                     return false;
                 };
-                example
-                    .targets
-                    .iter()
-                    .filter_map(|target| parse_number(target))
-                    .any(|target| {
-                        let scale = target.abs().max(1.0);
-                        (value - target).abs() <= NUMERIC_TOLERANCE * scale
-                    })
+                example.targets.iter().filter_map(|target| parse_number(target)).any(|target| {
+                    let scale = target.abs().max(1.0);
+                    (value - target).abs() <= NUMERIC_TOLERANCE * scale
+                })
             }
             Self::MultipleChoice => {
-                let chosen = choice_index(answer, example.choices.len())
-                    .and_then(|index| example.choices.get(index));
+                let chosen = choice_index(answer, example.choices.len()).and_then(|index| example.choices.get(index));
                 match chosen {
                     Some(choice) => matches_target(choice, example),
                     None => matches_target(answer, example),
@@ -63,10 +54,7 @@ impl Metric {
 
 fn matches_target(answer: &str, example: &Example) -> bool {
     let answer = normalize_answer(answer);
-    example
-        .targets
-        .iter()
-        .any(|target| normalize_answer(target) == answer)
+    example.targets.iter().any(|target| normalize_answer(target) == answer)
 }
 
 /// Normalizes an answer for exact comparison.
@@ -85,28 +73,19 @@ fn matches_target(answer: &str, example: &Example) -> bool {
 /// ```
 pub fn normalize_answer(answer: &str) -> String {
     let strip = |text: &str| {
-        text.trim_matches(|character: char| {
-            character.is_whitespace() || matches!(character, '"' | '\'' | '`' | '*')
-        })
-        .to_owned()
+        text.trim_matches(|character: char| character.is_whitespace() || matches!(character, '"' | '\'' | '`' | '*'))
+            .to_owned()
     };
     let mut text = strip(answer);
     if let Some(without_period) = text.strip_suffix('.') {
         text = strip(without_period);
     }
-    let text = text
-        .to_lowercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
 
     let mut characters = text.chars();
-    if let (Some('('), Some(letter), Some(')'), None) = (
-        characters.next(),
-        characters.next(),
-        characters.next(),
-        characters.next(),
-    ) && letter.is_alphanumeric()
+    if let (Some('('), Some(letter), Some(')'), None) =
+        (characters.next(), characters.next(), characters.next(), characters.next())
+        && letter.is_alphanumeric()
     {
         return letter.to_string();
     }
@@ -118,11 +97,7 @@ mod tests {
     use super::*;
 
     fn example(targets: &[&str]) -> Example {
-        Example::new(
-            "t/0",
-            "question",
-            targets.iter().map(|target| (*target).to_owned()).collect(),
-        )
+        Example::new("t/0", "question", targets.iter().map(|target| (*target).to_owned()).collect())
     }
 
     #[test]
@@ -164,11 +139,7 @@ mod tests {
     #[test]
     fn multiple_choice_accepts_letter_and_text() {
         let mut example = example(&["05/01/2021"]);
-        example.choices = vec![
-            "04/29/2021".to_owned(),
-            "05/01/2021".to_owned(),
-            "05/09/2021".to_owned(),
-        ];
+        example.choices = vec!["04/29/2021".to_owned(), "05/01/2021".to_owned(), "05/09/2021".to_owned()];
 
         assert!(Metric::MultipleChoice.is_correct("(B)", &example));
         assert!(Metric::MultipleChoice.is_correct("b", &example));

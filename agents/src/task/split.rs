@@ -34,37 +34,22 @@ pub struct Splits<T> {
 /// # Errors
 ///
 /// [`Error::SplitTooLarge`] when the sizes add up to more than `items.len()`.
-pub fn split_items<T: Clone>(
-    name: &str,
-    items: &[T],
-    seed: u64,
-    sizes: SplitSizes,
-) -> Result<Splits<T>> {
+pub fn split_items<T: Clone>(name: &str, items: &[T], seed: u64, sizes: SplitSizes) -> Result<Splits<T>> {
     let fixed = sizes.train.saturating_add(sizes.validation);
     let test = sizes.test.unwrap_or(items.len().saturating_sub(fixed));
     let requested = fixed.saturating_add(test);
     if requested > items.len() {
-        return Err(Error::SplitTooLarge {
-            task: name.to_owned(),
-            requested,
-            available: items.len(),
-        });
+        return Err(Error::SplitTooLarge { task: name.to_owned(), requested, available: items.len() });
     }
 
     let mut order: Vec<usize> = (0..items.len()).collect();
     SeededRng::new(seed).shuffle(&mut order);
-    let mut picked = order
-        .into_iter()
-        .filter_map(|index| items.get(index).cloned());
+    let mut picked = order.into_iter().filter_map(|index| items.get(index).cloned());
 
     let train = picked.by_ref().take(sizes.train).collect();
     let validation = picked.by_ref().take(sizes.validation).collect();
     let test = picked.take(test).collect();
-    Ok(Splits {
-        train,
-        validation,
-        test,
-    })
+    Ok(Splits { train, validation, test })
 }
 
 #[cfg(test)]
@@ -72,30 +57,19 @@ mod tests {
     use super::*;
 
     fn sizes(train: usize, validation: usize, test: Option<usize>) -> SplitSizes {
-        SplitSizes {
-            train,
-            validation,
-            test,
-        }
+        SplitSizes { train, validation, test }
     }
 
     #[test]
     fn splits_are_disjoint_and_sized() {
         let items: Vec<u32> = (0..100).collect();
 
-        let splits =
-            split_items("numbers", &items, 1, sizes(10, 5, Some(20))).expect("100 items fit");
+        let splits = split_items("numbers", &items, 1, sizes(10, 5, Some(20))).expect("100 items fit");
 
         assert_eq!(splits.train.len(), 10);
         assert_eq!(splits.validation.len(), 5);
         assert_eq!(splits.test.len(), 20);
-        let mut all: Vec<u32> = splits
-            .train
-            .iter()
-            .chain(&splits.validation)
-            .chain(&splits.test)
-            .copied()
-            .collect();
+        let mut all: Vec<u32> = splits.train.iter().chain(&splits.validation).chain(&splits.test).copied().collect();
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), 35, "an item appears in two splits");
@@ -137,17 +111,7 @@ mod tests {
 
         let error = split_items("numbers", &items, 0, sizes(8, 2, Some(1))).expect_err("11 > 10");
 
-        assert!(
-            matches!(
-                error,
-                Error::SplitTooLarge {
-                    requested: 11,
-                    available: 10,
-                    ..
-                }
-            ),
-            "{error:?}"
-        );
+        assert!(matches!(error, Error::SplitTooLarge { requested: 11, available: 10, .. }), "{error:?}");
         assert!(error.to_string().contains("'numbers'"), "{error}");
     }
 }

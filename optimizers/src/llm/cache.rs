@@ -90,14 +90,8 @@ impl DiskCache {
     /// [`Error::Io`] when the directory cannot be created.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        Ok(Self {
-            dir,
-            temp_counter: AtomicU64::new(0),
-        })
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+        Ok(Self { dir, temp_counter: AtomicU64::new(0) })
     }
 
     /// Returns the cache directory.
@@ -150,17 +144,9 @@ impl DiskCache {
         let shard_dir = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(shard_dir).map_err(io_error(shard_dir))?;
 
-        let entry = CacheEntry {
-            key: key.to_owned(),
-            completion: Completion {
-                cached: false,
-                ..completion.clone()
-            },
-        };
-        let bytes = serde_json::to_vec_pretty(&entry).map_err(|source| Error::Json {
-            context: format!("cache entry {key}"),
-            source,
-        })?;
+        let entry = CacheEntry { key: key.to_owned(), completion: Completion { cached: false, ..completion.clone() } };
+        let bytes = serde_json::to_vec_pretty(&entry)
+            .map_err(|source| Error::Json { context: format!("cache entry {key}"), source })?;
 
         let counter = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         let temp_path = shard_dir.join(format!(".{key}.{}.{counter}.tmp", std::process::id()));
@@ -192,16 +178,8 @@ pub struct CachedClient {
 
 impl CachedClient {
     /// Wraps `inner`. When `usage` is given, every hit is counted there as a cached call.
-    pub fn new(
-        inner: Arc<dyn LlmClient>,
-        cache: DiskCache,
-        usage: Option<Arc<UsageTracker>>,
-    ) -> Self {
-        Self {
-            inner,
-            cache,
-            usage,
-        }
+    pub fn new(inner: Arc<dyn LlmClient>, cache: DiskCache, usage: Option<Arc<UsageTracker>>) -> Self {
+        Self { inner, cache, usage }
     }
 
     /// Returns the underlying cache.
@@ -259,10 +237,7 @@ mod tests {
             request_key(&request().seed(1), "m"),
             request_key(&request().response_format(ResponseFormat::JsonObject), "m"),
             request_key(&request().rollout(1), "m"),
-            request_key(
-                &ChatRequest::new(vec![Message::user("s"), Message::user("u")]),
-                "m",
-            ),
+            request_key(&ChatRequest::new(vec![Message::user("s"), Message::user("u")]), "m"),
         ];
 
         for (index, variant) in variants.iter().enumerate() {
@@ -293,9 +268,7 @@ mod tests {
     fn corrupt_entry_is_a_miss() {
         let dir = tempfile::tempdir().expect("temp dir");
         let cache = DiskCache::open(dir.path()).expect("open cache");
-        cache
-            .put("abcdef", &Completion::from_text("m", "hello"))
-            .expect("write entry");
+        cache.put("abcdef", &Completion::from_text("m", "hello")).expect("write entry");
         let path = cache.entry_path("abcdef");
         let bytes = std::fs::read(&path).expect("entry");
         std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");

@@ -26,26 +26,17 @@ pub struct Message {
 impl Message {
     /// Creates a system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::System,
-            content: content.into(),
-        }
+        Self { role: Role::System, content: content.into() }
     }
 
     /// Creates a user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::User,
-            content: content.into(),
-        }
+        Self { role: Role::User, content: content.into() }
     }
 
     /// Creates an assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::Assistant,
-            content: content.into(),
-        }
+        Self { role: Role::Assistant, content: content.into() }
     }
 }
 
@@ -100,10 +91,7 @@ pub struct ChatRequest {
 impl ChatRequest {
     /// Creates a request with the given messages and default settings.
     pub fn new(messages: Vec<Message>) -> Self {
-        Self {
-            messages,
-            ..Self::default()
-        }
+        Self { messages, ..Self::default() }
     }
 
     /// Sets the model, overriding the client's default.
@@ -158,10 +146,7 @@ impl ChatRequest {
     ///
     /// The limiter and the budget use this before the server reports real counts.
     pub fn estimated_prompt_tokens(&self) -> u64 {
-        self.messages
-            .iter()
-            .map(|message| message.content.len() as u64 / 4 + 4)
-            .sum()
+        self.messages.iter().map(|message| message.content.len() as u64 / 4 + 4).sum()
     }
 }
 

@@ -81,10 +81,7 @@ pub async fn mount_first(server: &MockServer, response: ResponseTemplate, times:
 
 /// Returns how many requests the server has received.
 pub async fn request_count(server: &MockServer) -> usize {
-    server
-        .received_requests()
-        .await
-        .map_or(0, |requests| requests.len())
+    server.received_requests().await.map_or(0, |requests| requests.len())
 }
 
 /// Returns the JSON bodies of the requests the server has received.
@@ -100,8 +97,5 @@ pub async fn request_bodies(server: &MockServer) -> Vec<Value> {
 
 /// Returns a request with a system message and the user message `text`.
 pub fn question(text: &str) -> ChatRequest {
-    ChatRequest::new(vec![
-        Message::system("Answer briefly."),
-        Message::user(text),
-    ])
+    ChatRequest::new(vec![Message::system("Answer briefly."), Message::user(text)])
 }

@@ -29,26 +29,15 @@ fn random_expression(rng: &mut SeededRng, depth: usize) -> String {
     match rng.below(4) {
         0 => format!("not {}", random_expression(rng, depth - 1)),
         1 => format!("( {} )", random_expression(rng, depth - 1)),
-        2 => format!(
-            "{} and {}",
-            random_expression(rng, depth - 1),
-            random_expression(rng, depth - 1)
-        ),
-        _ => format!(
-            "{} or {}",
-            random_expression(rng, depth - 1),
-            random_expression(rng, depth - 1)
-        ),
+        2 => format!("{} and {}", random_expression(rng, depth - 1), random_expression(rng, depth - 1)),
+        _ => format!("{} or {}", random_expression(rng, depth - 1), random_expression(rng, depth - 1)),
     }
 }
 
 /// Evaluates a space-separated expression with Python's precedence; `None` if malformed.
 pub(super) fn evaluate(expression: &str) -> Option<bool> {
     let tokens: Vec<&str> = expression.split_whitespace().collect();
-    let mut parser = Parser {
-        tokens: &tokens,
-        position: 0,
-    };
+    let mut parser = Parser { tokens: &tokens, position: 0 };
     let value = parser.or_expression()?;
     (parser.position == tokens.len()).then_some(value)
 }
@@ -139,11 +128,7 @@ mod tests {
             let expression = question.strip_suffix(" is").expect("ends with ' is'");
             let value = evaluate(expression).expect("well-formed");
 
-            assert_eq!(
-                targets,
-                vec![if value { "True" } else { "False" }.to_owned()],
-                "{question}"
-            );
+            assert_eq!(targets, vec![if value { "True" } else { "False" }.to_owned()], "{question}");
             answers.push(value);
         }
         assert!(answers.contains(&true));

@@ -61,10 +61,7 @@ mod tests {
 
             assert!(!target.is_empty(), "{question}");
             assert!(!is_balanced(prefix), "prefix already balanced: {prefix}");
-            assert!(
-                is_balanced(&format!("{prefix} {target}")),
-                "{prefix} + {target}"
-            );
+            assert!(is_balanced(&format!("{prefix} {target}")), "{prefix} + {target}");
         }
     }
 

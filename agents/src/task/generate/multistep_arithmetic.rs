@@ -17,11 +17,7 @@ fn inner_group(rng: &mut SeededRng) -> String {
     let operands = 2 + rng.below(2);
     let mut text = format!("({}", rng.range_inclusive(-9, 9));
     for _ in 1..operands {
-        text.push_str(&format!(
-            " {} {}",
-            random_operator(rng),
-            rng.range_inclusive(-9, 9)
-        ));
+        text.push_str(&format!(" {} {}", random_operator(rng), rng.range_inclusive(-9, 9)));
     }
     text.push(')');
     text
@@ -35,10 +31,7 @@ fn random_operator(rng: &mut SeededRng) -> char {
 /// with the usual precedence; `None` if malformed or on overflow.
 pub(super) fn evaluate(expression: &str) -> Option<i64> {
     let tokens = tokenize(expression)?;
-    let mut parser = Parser {
-        tokens: &tokens,
-        position: 0,
-    };
+    let mut parser = Parser { tokens: &tokens, position: 0 };
     let value = parser.sum()?;
     (parser.position == tokens.len()).then_some(value)
 }
@@ -64,16 +57,14 @@ fn tokenize(expression: &str) -> Option<Vec<Token>> {
                 // A minus right before a digit, where no operand precedes it, is a sign.
                 let after_operand = matches!(tokens.last(), Some(Token::Number(_) | Token::Close));
                 if !after_operand && characters.peek().is_some_and(char::is_ascii_digit) {
-                    let digits: String =
-                        std::iter::from_fn(|| characters.next_if(char::is_ascii_digit)).collect();
+                    let digits: String = std::iter::from_fn(|| characters.next_if(char::is_ascii_digit)).collect();
                     tokens.push(Token::Number(-digits.parse::<i64>().ok()?));
                 } else {
                     tokens.push(Token::Operator('-'));
                 }
             }
             digit if digit.is_ascii_digit() => {
-                let rest: String =
-                    std::iter::from_fn(|| characters.next_if(char::is_ascii_digit)).collect();
+                let rest: String = std::iter::from_fn(|| characters.next_if(char::is_ascii_digit)).collect();
                 tokens.push(Token::Number(format!("{digit}{rest}").parse().ok()?));
             }
             _ => return None,
@@ -97,11 +88,7 @@ impl Parser<'_> {
         while let Some(Token::Operator(operator @ ('+' | '-'))) = self.peek() {
             self.position += 1;
             let right = self.product()?;
-            value = if operator == '+' {
-                value.checked_add(right)?
-            } else {
-                value.checked_sub(right)?
-            };
+            value = if operator == '+' { value.checked_add(right)? } else { value.checked_sub(right)? };
         }
         Some(value)
     }
@@ -157,11 +144,7 @@ mod tests {
             let (question, targets) = generate(&mut rng);
             let expression = question.strip_suffix(" =").expect("ends with ' ='");
 
-            assert_eq!(
-                targets,
-                vec![evaluate(expression).expect("well-formed").to_string()],
-                "{question}"
-            );
+            assert_eq!(targets, vec![evaluate(expression).expect("well-formed").to_string()], "{question}");
         }
     }
 }

@@ -85,26 +85,15 @@ pub(super) fn generate(rng: &mut SeededRng) -> (String, Vec<String>) {
     let mut total = 0_usize;
     for (index, (_, items)) in CATEGORIES.iter().enumerate() {
         let counted = index == category_index;
-        let wanted = if counted {
-            2 + rng.below(4)
-        } else {
-            rng.below(2)
-        };
+        let wanted = if counted { 2 + rng.below(4) } else { rng.below(2) };
         let mut pool: Vec<&(&str, &str)> = items.iter().collect();
         rng.shuffle(&mut pool);
         for (singular, plural) in pool.into_iter().take(wanted) {
-            let quantity = if rng.chance(2, 3) {
-                1
-            } else {
-                2 + rng.below(3)
-            };
+            let quantity = if rng.chance(2, 3) { 1 } else { 2 + rng.below(3) };
             let phrase = if quantity == 1 {
                 format!("{} {singular}", article(singular))
             } else {
-                format!(
-                    "{} {plural}",
-                    NUMBER_WORDS.get(quantity).copied().unwrap_or("two")
-                )
+                format!("{} {plural}", NUMBER_WORDS.get(quantity).copied().unwrap_or("two"))
             };
             if counted {
                 total += quantity;
@@ -115,27 +104,14 @@ pub(super) fn generate(rng: &mut SeededRng) -> (String, Vec<String>) {
     rng.shuffle(&mut possessions);
 
     let phrases: Vec<String> = possessions.into_iter().map(|(phrase, _)| phrase).collect();
-    let (category, _) = CATEGORIES
-        .get(category_index)
-        .copied()
-        .unwrap_or(CATEGORIES[0]);
-    let question = format!(
-        "I have {}. How many {category} do I have?",
-        join_list(&phrases)
-    );
+    let (category, _) = CATEGORIES.get(category_index).copied().unwrap_or(CATEGORIES[0]);
+    let question = format!("I have {}. How many {category} do I have?", join_list(&phrases));
     let words = NUMBER_WORDS.get(total).map(|word| (*word).to_owned());
-    (
-        question,
-        std::iter::once(total.to_string()).chain(words).collect(),
-    )
+    (question, std::iter::once(total.to_string()).chain(words).collect())
 }
 
 fn article(noun: &str) -> &'static str {
-    if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        "an"
-    } else {
-        "a"
-    }
+    if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }
 
 /// Joins `a, b, and c` with an Oxford comma, `a and b` for two.
@@ -159,15 +135,8 @@ mod tests {
             let (question, targets) = generate(&mut rng);
             let (_, category_part) = question.rsplit_once("How many ").expect("question form");
             let category = category_part.trim_end_matches(" do I have?");
-            let (_, items) = CATEGORIES
-                .iter()
-                .find(|(name, _)| *name == category)
-                .expect("known category");
-            let listed = question
-                .trim_start_matches("I have ")
-                .split(". How many")
-                .next()
-                .expect("list part");
+            let (_, items) = CATEGORIES.iter().find(|(name, _)| *name == category).expect("known category");
+            let listed = question.trim_start_matches("I have ").split(". How many").next().expect("list part");
 
             let mut expected = 0;
             for phrase in listed.split(", ").flat_map(|part| part.split(" and ")) {
@@ -176,25 +145,15 @@ mod tests {
                 let quantity = if quantity == "a" || quantity == "an" {
                     1
                 } else {
-                    NUMBER_WORDS
-                        .iter()
-                        .position(|word| *word == quantity)
-                        .expect("number word")
+                    NUMBER_WORDS.iter().position(|word| *word == quantity).expect("number word")
                 };
-                if items
-                    .iter()
-                    .any(|(singular, plural)| noun == *singular || noun == *plural)
-                {
+                if items.iter().any(|(singular, plural)| noun == *singular || noun == *plural) {
                     expected += quantity;
                 }
             }
 
             assert_eq!(targets.first(), Some(&expected.to_string()), "{question}");
-            assert_eq!(
-                targets.get(1).map(String::as_str),
-                NUMBER_WORDS.get(expected).copied(),
-                "{question}"
-            );
+            assert_eq!(targets.get(1).map(String::as_str), NUMBER_WORDS.get(expected).copied(), "{question}");
         }
     }
 

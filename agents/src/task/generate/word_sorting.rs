@@ -3,15 +3,14 @@
 use crate::task::seeded_rng::SeededRng;
 
 const WORDS: [&str; 80] = [
-    "anchor", "apple", "arrow", "badge", "basket", "beacon", "blanket", "bridge", "butter",
-    "candle", "canyon", "carpet", "castle", "cedar", "chimney", "cobalt", "copper", "cotton",
-    "crystal", "dagger", "desert", "dolphin", "dragon", "eagle", "echo", "ember", "engine",
-    "falcon", "feather", "fossil", "garden", "garlic", "glacier", "granite", "harbor", "hazel",
-    "helmet", "island", "ivory", "jacket", "jungle", "kettle", "kitten", "ladder", "lantern",
-    "lemon", "magnet", "marble", "meadow", "mirror", "needle", "nectar", "oyster", "paddle",
-    "pepper", "pillow", "planet", "pocket", "quartz", "quiver", "rabbit", "ribbon", "saddle",
-    "salmon", "shadow", "silver", "spider", "summit", "tablet", "thunder", "timber", "tunnel",
-    "velvet", "violet", "walnut", "window", "winter", "yellow", "zephyr", "zipper",
+    "anchor", "apple", "arrow", "badge", "basket", "beacon", "blanket", "bridge", "butter", "candle", "canyon",
+    "carpet", "castle", "cedar", "chimney", "cobalt", "copper", "cotton", "crystal", "dagger", "desert", "dolphin",
+    "dragon", "eagle", "echo", "ember", "engine", "falcon", "feather", "fossil", "garden", "garlic", "glacier",
+    "granite", "harbor", "hazel", "helmet", "island", "ivory", "jacket", "jungle", "kettle", "kitten", "ladder",
+    "lantern", "lemon", "magnet", "marble", "meadow", "mirror", "needle", "nectar", "oyster", "paddle", "pepper",
+    "pillow", "planet", "pocket", "quartz", "quiver", "rabbit", "ribbon", "saddle", "salmon", "shadow", "silver",
+    "spider", "summit", "tablet", "thunder", "timber", "tunnel", "velvet", "violet", "walnut", "window", "winter",
+    "yellow", "zephyr", "zipper",
 ];
 
 /// Returns the instruction with 3 to 12 distinct words, and the sorted words.
@@ -21,10 +20,7 @@ pub(super) fn generate(rng: &mut SeededRng) -> (String, Vec<String>) {
     rng.shuffle(&mut words);
     words.truncate(count);
 
-    let question = format!(
-        "Sort the following words alphabetically: List: {}",
-        words.join(" ")
-    );
+    let question = format!("Sort the following words alphabetically: List: {}", words.join(" "));
     words.sort_unstable();
     (question, vec![words.join(" ")])
 }
@@ -54,10 +50,6 @@ mod tests {
         words.dedup();
 
         assert_eq!(words.len(), WORDS.len());
-        assert!(
-            WORDS
-                .iter()
-                .all(|word| word.chars().all(|character| character.is_ascii_lowercase()))
-        );
+        assert!(WORDS.iter().all(|word| word.chars().all(|character| character.is_ascii_lowercase())));
     }
 }
