@@ -35,7 +35,7 @@ pub enum Error {
     InvalidTaskFile {
         /// The file.
         path: PathBuf,
-        /// What is wrong and which shape was expected.
+        /// Description of the problem and of the expected shape.
         reason: String,
     },
     /// A task file contains no examples.
@@ -51,7 +51,7 @@ pub enum Error {
         path: PathBuf,
         /// The example, such as `example 3` (0-based) or `line 7` (1-based).
         location: String,
-        /// What is wrong.
+        /// Description of the problem.
         reason: String,
     },
     /// A generated task name is unknown.
@@ -77,7 +77,7 @@ pub enum Error {
     /// A Battleship board configuration cannot be played.
     #[error("invalid Battleship board: {reason}")]
     InvalidBoard {
-        /// What is wrong with the configuration.
+        /// Description of the problem with the configuration.
         reason: String,
     },
     /// A Battleship shot is outside the board.

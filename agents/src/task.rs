@@ -29,7 +29,7 @@ pub use split::{SplitSizes, Splits, split_items};
 
 use crate::{Error, Result};
 
-/// Where a task's examples come from.
+/// Origin of a task's examples.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum TaskSource {
@@ -66,7 +66,7 @@ pub struct Task {
     pub description: String,
     /// Origin of the examples.
     pub source: TaskSource,
-    /// How an extracted answer is compared with an example's targets.
+    /// Rule that compares an extracted answer with an example's targets.
     pub metric: Metric,
     /// The examples, in source order.
     pub examples: Vec<Example>,

@@ -100,6 +100,7 @@ fn gsm8k_jsonl_loads() -> anyhow::Result<()> {
     assert_eq!(task.metric, Metric::NumericMatch);
     assert_eq!(task.examples.len(), 3, "the blank line is skipped");
     let first = &task.examples[0];
+    assert_eq!(first.id, "sample/0");
     assert!(first.input.starts_with("Natalia sold clips"), "{}", first.input);
     assert_eq!(first.targets, vec!["72".to_owned()]);
     assert!(

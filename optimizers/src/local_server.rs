@@ -26,6 +26,12 @@ use nix::unistd::Pid;
 /// Time between two `/health` polls while the server starts.
 const HEALTH_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Number of ports tried when another process takes the reserved port before the server binds it.
+const PORT_ATTEMPTS: usize = 3;
+
+/// Log text of llama.cpp 2026.10 (through xllamacpp) when the port is taken.
+const BIND_FAILURE: &str = "couldn't bind HTTP server socket";
+
 /// Number of log lines quoted in an error about a server that failed to start.
 const LOG_TAIL_LINES: usize = 20;
 
@@ -226,6 +232,18 @@ impl LocalServer {
     /// This blocks for as long as the model takes to load (about 2 s for Qwen 0.5B); from
     /// async code call it inside `tokio::task::spawn_blocking`.
     ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use optimizers::local_server::{LocalServer, LocalServerConfig};
+    ///
+    /// let server = LocalServer::start(&LocalServerConfig::default())?;
+    /// let base_url = server.base_url(); // http://127.0.0.1:PORT/v1
+    /// let model = server.model_alias(); // "local"
+    /// // The server stops when `server` is dropped.
+    /// # Ok::<(), optimizers::local_server::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::PythonMissing`], [`Error::ScriptMissing`] or [`Error::ModelMissing`] when the
@@ -245,6 +263,20 @@ impl LocalServer {
             return Err(Error::ModelMissing { model, setup_command: config.model.setup_command() });
         }
 
+        let mut attempt = 1;
+        loop {
+            match Self::spawn_and_wait(config, &python, &script, &model) {
+                Err(Error::Exited { log_tail, .. }) if attempt < PORT_ATTEMPTS && log_tail.contains(BIND_FAILURE) => {
+                    tracing::warn!(attempt, "local LLM server could not bind its port, retrying on another one");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Spawns the server on a fresh free port and waits until it is healthy.
+    fn spawn_and_wait(config: &LocalServerConfig, python: &Path, script: &Path, model: &Path) -> Result<Self> {
         let port = free_port()
             .map_err(|source| Error::Prepare { step: "reserving a free port on 127.0.0.1".to_owned(), source })?;
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -258,10 +290,10 @@ impl LocalServer {
             .map_err(|source| Error::Prepare { step: format!("opening the log file {}", log.display()), source })?;
 
         let started = Instant::now();
-        let child = Command::new(&python)
-            .arg(&script)
+        let child = Command::new(python)
+            .arg(script)
             .arg("--model")
-            .arg(&model)
+            .arg(model)
             .args(["--port", &port.to_string()])
             .args(["--alias", &config.alias])
             .args(["--threads", &config.threads.to_string()])
@@ -272,7 +304,7 @@ impl LocalServer {
             .stdout(log_file)
             .stderr(log_file_for_stderr)
             .spawn()
-            .map_err(|source| Error::Spawn { python: python.clone(), script: script.clone(), source })?;
+            .map_err(|source| Error::Spawn { python: python.to_path_buf(), script: script.to_path_buf(), source })?;
         tracing::info!(pid = child.id(), %address, model = %model.display(), log = %log.display(), "starting local LLM server");
 
         let mut server =
@@ -384,8 +416,8 @@ impl Drop for LocalServer {
 
 /// Reserves a free TCP port on 127.0.0.1 by binding port 0 and releasing it.
 ///
-// NOTE: another process can take the port between this call and the server's bind; the
-// server then exits and `start` reports `Error::Exited` with the bind error from the log.
+/// Another process can take the port before the server binds it. The server then exits
+/// with a bind error in its log, and `start` tries again on another port.
 fn free_port() -> io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
@@ -499,5 +531,49 @@ mod tests {
 
         assert!(matches!(error, Error::Exited { .. }), "{error:?}");
         assert!(error.to_string().contains("bind failed: address in use"), "{error}");
+    }
+
+    /// Stand-in server: fails to bind on the first run, then serves `/health` on `--port`.
+    const FLAKY_SERVER: &str = r#"
+import http.server, pathlib, sys
+args = sys.argv[1:]
+port = int(args[args.index("--port") + 1])
+marker = pathlib.Path(__file__).with_name("tried")
+if not marker.exists():
+    marker.write_text("")
+    print("couldn't bind HTTP server socket, hostname: 127.0.0.1", file=sys.stderr)
+    sys.exit(1)
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
+"#;
+
+    #[test]
+    fn taken_port_is_retried() {
+        let python = PathBuf::from("/usr/bin/python3");
+        assert!(python.is_file(), "this test needs /usr/bin/python3 to run a stand-in server script");
+        let root = tempfile::tempdir().expect("temporary folder");
+        let script = root.path().join("server.py");
+        let model = root.path().join("model.gguf");
+        fs::write(&script, FLAKY_SERVER).expect("write script");
+        fs::write(&model, "").expect("write model");
+        let config = LocalServerConfig {
+            root: root.path().to_path_buf(),
+            python: Some(python),
+            script: Some(script),
+            model: LocalModel::File(model),
+            ..LocalServerConfig::default()
+        };
+
+        let mut server = LocalServer::start(&config).expect("second attempt serves /health");
+        let pid = server.pid().expect("running");
+        server.stop().expect("stops");
+
+        assert_eq!(health_status(server.address()), None);
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "process {pid} still runs");
+        let logs = fs::read_dir(root.path().join(".cache/logs")).expect("log folder").count();
+        assert_eq!(logs, 2, "one log per attempt");
     }
 }

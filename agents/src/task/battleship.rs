@@ -23,7 +23,7 @@ pub struct BoardConfig {
 }
 
 impl Default for BoardConfig {
-    /// A 6x6 board with ships of length 2, 3 and 4 (9 of 36 cells).
+    /// Returns a 6x6 board with ships of length 2, 3 and 4 (9 of 36 cells).
     fn default() -> Self {
         Self { size: 6, ship_lengths: vec![2, 3, 4] }
     }
@@ -50,9 +50,10 @@ impl Board {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidBoard`] when the board is empty or larger than 26 (rows are
-    /// lettered), there are no ships, a ship is empty or longer than the board, the ships
-    /// cover more cells than the board has, or no free place is found for a ship.
+    /// [`Error::InvalidBoard`] when the size is not in `1..=26` (a larger board renders into
+    /// prompts that are too long to play) or there are no ships. Also when a ship is empty
+    /// or longer than the board, the ships cover more cells than the board has, or no free
+    /// place is found for a ship.
     pub fn generate(config: &BoardConfig, seed: u64) -> Result<Self> {
         let size = config.size;
         let invalid = |reason: String| Error::InvalidBoard { reason };
@@ -123,7 +124,7 @@ pub enum ShotOutcome {
     AlreadyShot,
 }
 
-/// What the player knows about a cell.
+/// The player's knowledge of a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellView {

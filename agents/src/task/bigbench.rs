@@ -1,11 +1,12 @@
 //! Loader of BIG-bench `task.json` files and BIG-Bench-Hard JSON files.
 //!
 //! BIG-bench (`bigbench/benchmark_tasks/<task>/task.json` in the `bigbench` 1.0.0 package):
-//! an object with metadata (`name`, `description`, `keywords`, `metrics`, `preferred_score`,
-//! optional `task_prefix`, `example_input_prefix`, `append_choices_to_input`) and
-//! `examples`, each with an `input` and either a `target` (a string or a list of accepted
-//! strings, such as `["three", "3"]`) or `target_scores` (a map from option text to score,
-//! where the options with the top score are correct).
+//! an object with metadata and `examples`. The metadata keys are `name`, `description`,
+//! `keywords`, `metrics` and `preferred_score`, and optionally `task_prefix`,
+//! `example_input_prefix` and `append_choices_to_input`. Each example has an `input` and
+//! either a `target` or `target_scores`. A `target` is a string or a list of accepted
+//! strings, such as `["three", "3"]`. A `target_scores` map goes from option text to score,
+//! and the options with the top score are correct.
 //!
 //! BIG-Bench-Hard: `{"examples": [{"input": ..., "target": ...}]}`, where the input already
 //! contains any instructions and options, and the target is a string such as `(A)`.
@@ -25,8 +26,8 @@ const BIGBENCH_METADATA_KEYS: [&str; 5] = ["name", "description", "keywords", "m
 ///
 /// Questions are the file's `input`, preceded by `task_prefix` and `example_input_prefix`
 /// when the file sets them. Multiple-choice examples (`target_scores`) list their options
-/// as `(A) ...` lines in a shuffled order that depends only on the input, because in
-/// BIG-bench files the correct option usually comes first; files with
+/// as `(A) ...` lines. The order is shuffled with a seed taken from the input, because in
+/// BIG-bench files the correct option usually comes first. Files with
 /// `append_choices_to_input: false` keep the question open and accept the option text.
 ///
 /// # Errors
@@ -95,7 +96,7 @@ fn string_field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str
     object.get(key).and_then(Value::as_str)
 }
 
-/// How the question text is assembled from an example's `input`.
+/// Settings that turn an example's `input` into the question text.
 struct InputFormat {
     prefix: String,
     append_choices: bool,

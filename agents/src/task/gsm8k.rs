@@ -65,10 +65,8 @@ fn finish(path: &Path, examples: Vec<Example>) -> Result<Task> {
     if examples.is_empty() {
         return Err(Error::EmptyTaskFile { path: path.to_path_buf() });
     }
-    let name = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or("gsm8k");
-    let name = if name == "test" || name == "train" { format!("gsm8k_{name}") } else { name.to_owned() };
     Ok(Task {
-        name,
+        name: task_name(path),
         description: "Grade-school math word problems with a numeric answer".to_owned(),
         source: TaskSource::Gsm8k { path: path.to_path_buf() },
         metric: Metric::NumericMatch,
@@ -100,10 +98,15 @@ fn parse_problem(path: &Path, value: &Value, index: usize, location: String) -> 
         });
     };
 
-    let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or("gsm8k");
-    let mut example = Example::new(format!("{stem}/{index}"), question.trim(), vec![format_number(value)]);
+    let mut example = Example::new(format!("{}/{index}", task_name(path)), question.trim(), vec![format_number(value)]);
     example.solution = Some(solution.trim().to_owned());
     Ok(example)
+}
+
+/// Returns the task name: the file stem, with `gsm8k_` before the split names `test` and `train`.
+fn task_name(path: &Path) -> String {
+    let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or("gsm8k");
+    if stem == "test" || stem == "train" { format!("gsm8k_{stem}") } else { stem.to_owned() }
 }
 
 /// Writes a number without a fractional part when it is whole, such as `1200` for `1,200`.

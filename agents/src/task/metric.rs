@@ -8,7 +8,7 @@ use super::answer::{choice_index, extract_number, parse_number};
 /// Relative tolerance of [`Metric::NumericMatch`].
 const NUMERIC_TOLERANCE: f64 = 1e-6;
 
-/// How an extracted answer is scored against an example's targets.
+/// Rule that scores an extracted answer against an example's targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

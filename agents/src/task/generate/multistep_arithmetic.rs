@@ -12,7 +12,7 @@ pub(super) fn generate(rng: &mut SeededRng) -> (String, Vec<String>) {
     (format!("{expression} ="), vec![value.to_string()])
 }
 
-/// A parenthesized group of 2 or 3 single-digit operands, such as `(-1 + 2 * 3)`.
+/// Returns a parenthesized group of 2 or 3 single-digit operands, such as `(-1 + 2 * 3)`.
 fn inner_group(rng: &mut SeededRng) -> String {
     let operands = 2 + rng.below(2);
     let mut text = format!("({}", rng.range_inclusive(-9, 9));

@@ -85,10 +85,10 @@ pub(super) fn generate(rng: &mut SeededRng) -> (String, Vec<String>) {
     let mut total = 0_usize;
     for (index, (_, items)) in CATEGORIES.iter().enumerate() {
         let counted = index == category_index;
-        let wanted = if counted { 2 + rng.below(4) } else { rng.below(2) };
+        let item_count = if counted { 2 + rng.below(4) } else { rng.below(2) };
         let mut pool: Vec<&(&str, &str)> = items.iter().collect();
         rng.shuffle(&mut pool);
-        for (singular, plural) in pool.into_iter().take(wanted) {
+        for (singular, plural) in pool.into_iter().take(item_count) {
             let quantity = if rng.chance(2, 3) { 1 } else { 2 + rng.below(3) };
             let phrase = if quantity == 1 {
                 format!("{} {singular}", article(singular))
