@@ -223,7 +223,7 @@ fn bad_examples_name_location() {
 
 #[test]
 fn real_bigbench_object_counting() -> anyhow::Result<()> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.data/bigbench/object_counting/task.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/bigbench/object_counting/task.json");
     if !path.is_file() {
         anyhow::bail!(
             "{} is missing; run scripts/fetch-data once to download the BIG-bench task files, then rerun the tests",
@@ -245,7 +245,7 @@ fn real_bigbench_object_counting() -> anyhow::Result<()> {
 
 #[test]
 fn real_fetched_files_load() -> anyhow::Result<()> {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
     let cases = [
         ("bigbench/word_sorting/task.json", 1900, Metric::ExactMatch),
         ("bigbench/date_understanding/task.json", 369, Metric::MultipleChoice),
