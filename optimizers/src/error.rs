@@ -66,7 +66,8 @@ pub enum Error {
         reason: String,
     },
 
-    /// The server responded 200 with a body that is not a chat completion.
+    /// The server responded 200 with a body that is not a chat completion. It is not
+    /// retried, because a server or proxy that returns such a body usually keeps doing so.
     #[error("invalid response from the LLM server: {reason}; body: {raw}")]
     InvalidResponse {
         /// The problem found in the body.

@@ -1,5 +1,5 @@
-//! The hard budget and the concurrency limit in the full client stack, against a real
-//! HTTP server on 127.0.0.1.
+//! The hard budget and the rate limits in the full client stack, against a real
+//! HTTP server on 127.0.0.1 or the scripted mock.
 
 mod common;
 
@@ -223,4 +223,30 @@ async fn requests_per_minute_limit_delays_excess_requests() {
 
     assert_eq!(request_count(&server).await, 121);
     assert!(elapsed >= Duration::from_millis(450), "finished in {elapsed:?}");
+}
+
+#[tokio::test]
+async fn tokens_per_minute_limit_delays_excess_tokens() {
+    // Each request is estimated at 11 tokens and reports 10, so 120 requests use up
+    // the 1200-token burst and the 121st waits about 10 / (1200 / 60 s) = 0.5 s.
+    let mock = Arc::new(optimizers::llm::MockClient::new(MODEL));
+    for _ in 0..121 {
+        mock.push_reply_completion(optimizers::llm::Completion {
+            usage: optimizers::llm::TokenUsage { prompt_tokens: 10, completion_tokens: 0 },
+            ..optimizers::llm::Completion::from_text(MODEL, "ok")
+        });
+    }
+    let client = ClientBuilder::new(mock.clone())
+        .rate_limits(RateLimits { tokens_per_minute: Some(1200), ..RateLimits::default() })
+        .build()
+        .expect("stack builds");
+
+    let started = Instant::now();
+    for _ in 0..121 {
+        client.complete(&question("q")).await.expect("queued reply");
+    }
+    let elapsed = started.elapsed();
+
+    assert_eq!(mock.requests().len(), 121);
+    assert!(elapsed >= Duration::from_millis(400), "finished in {elapsed:?}");
 }

@@ -172,7 +172,7 @@ async fn hang_past_timeout_is_retried_then_fails() {
     assert_eq!(request_count(&server).await, 2);
 }
 
-/// A server on 127.0.0.1 that reads the start of each request and closes the
+/// Starts a server on 127.0.0.1 that reads the start of each request and closes the
 /// connection without a response. Returns its base URL and the connection count.
 async fn start_dropping_server() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
@@ -354,4 +354,28 @@ async fn model_override_is_sent() {
 
     assert_eq!(completion.model, "other-model");
     assert_eq!(request_bodies(&server).await[0]["model"], "other-model");
+}
+
+#[tokio::test]
+async fn echoed_key_is_redacted_from_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMPLETIONS_PATH))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_string(format!("proxy rejected header Authorization: Bearer {TEST_KEY}")),
+        )
+        .mount(&server)
+        .await;
+    let client = stack_for(&server, 3);
+
+    let error = client.complete(&question("q")).await.expect_err("403");
+
+    let Error::Http { body, message, .. } = &error else {
+        panic!("expected Http, got {error}");
+    };
+    assert!(body.contains("Bearer <redacted>"), "{body}");
+    assert!(!message.contains(TEST_KEY), "{message}");
+    assert!(!format!("{error:?}").contains(TEST_KEY));
+    assert_eq!(request_count(&server).await, 1);
 }

@@ -57,9 +57,10 @@ pub fn request_key(request: &ChatRequest, model: &str) -> String {
         response_format: request.response_format,
         rollout: request.rollout,
     };
-    // Serializing plain strings, numbers and unit enums cannot fail; an empty key would
-    // only make every such request share one entry.
-    let canonical = serde_json::to_vec(&fields).unwrap_or_default();
+    // serde_json does not fail on strings, numbers (non-finite floats become null) and
+    // unit enums. The `Debug` text is a distinct fallback, so a failure could never
+    // make different requests share a key.
+    let canonical = serde_json::to_vec(&fields).unwrap_or_else(|_| format!("{model:?} {request:?}").into_bytes());
     blake3::hash(&canonical).to_hex().to_string()
 }
 
@@ -172,14 +173,14 @@ impl DiskCache {
 #[derive(Debug)]
 pub struct CachedClient {
     inner: Arc<dyn LlmClient>,
-    cache: DiskCache,
+    cache: Arc<DiskCache>,
     usage: Option<Arc<UsageTracker>>,
 }
 
 impl CachedClient {
     /// Wraps `inner`. When `usage` is given, every hit is counted there as a cached call.
     pub fn new(inner: Arc<dyn LlmClient>, cache: DiskCache, usage: Option<Arc<UsageTracker>>) -> Self {
-        Self { inner, cache, usage }
+        Self { inner, cache: Arc::new(cache), usage }
     }
 
     /// Returns the underlying cache.
@@ -210,10 +211,19 @@ impl LlmClient for CachedClient {
         debug!(model, key, "cache miss");
 
         let completion = self.inner.complete(request).await?;
-        if !completion.cached
-            && let Err(error) = self.cache.put(&key, &completion)
-        {
-            warn!(model, key, %error, "completion could not be cached");
+        if completion.cached {
+            return Ok(completion);
+        }
+
+        // The write syncs the file to disk, so it runs off the async worker threads.
+        let cache = self.cache.clone();
+        let entry = completion.clone();
+        let write_key = key.clone();
+        let written = tokio::task::spawn_blocking(move || cache.put(&write_key, &entry)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(model, key, %error, "completion could not be cached"),
+            Err(error) => warn!(model, key, %error, "cache write task failed"),
         }
         Ok(completion)
     }

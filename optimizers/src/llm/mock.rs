@@ -82,6 +82,11 @@ impl MockClient {
         self.queue.lock().push_back(Scripted::Text(text.into()));
     }
 
+    /// Queues a complete [`Completion`] on a shared mock.
+    pub fn push_reply_completion(&self, completion: Completion) {
+        self.queue.lock().push_back(Scripted::Completion(completion));
+    }
+
     /// Queues an error on a shared mock.
     pub fn push_error(&self, error: Error) {
         self.queue.lock().push_back(Scripted::Error(error));

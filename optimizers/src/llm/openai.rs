@@ -22,7 +22,7 @@ use tracing::{Instrument, debug_span, warn};
 
 use crate::error::{Error, Result};
 use crate::llm::client::LlmClient;
-use crate::llm::config::LlmConfig;
+use crate::llm::config::{ApiKey, LlmConfig};
 use crate::llm::message::{ChatRequest, Completion, FinishReason, ResponseFormat, Role, TokenUsage};
 
 /// Maximum length in characters of the provider message kept in [`Error::Http::message`]; the whole body stays in
@@ -54,6 +54,7 @@ const MAX_MESSAGE_CHARS: usize = 2000;
 /// ```
 pub struct OpenAiClient {
     client: async_openai::Client<OpenAIConfig>,
+    api_key: ApiKey,
     model: String,
     timeout: Duration,
     models_without_json_mode: Mutex<HashSet<String>>,
@@ -92,6 +93,7 @@ impl OpenAiClient {
 
         Ok(Self {
             client,
+            api_key: config.api_key.clone(),
             model: config.model.clone(),
             timeout: config.timeout,
             models_without_json_mode: Mutex::new(HashSet::new()),
@@ -112,7 +114,7 @@ impl OpenAiClient {
             .create(body)
             .instrument(debug_span!("llm.http", model, json_mode))
             .await
-            .map_err(|error| map_openai_error(error, self.timeout))?;
+            .map_err(|error| redact_key(map_openai_error(error, self.timeout), &self.api_key))?;
         from_openai_response(response, model)
     }
 }
@@ -221,6 +223,24 @@ fn from_openai_response(response: CreateChatCompletionResponse, model: &str) -> 
     let text = choice.message.content.or(choice.message.refusal).unwrap_or_default();
 
     Ok(Completion { model: model.to_owned(), text, finish_reason, usage, cost_usd: 0.0, cached: false })
+}
+
+/// Replaces the API key in the text of `error` with `<redacted>`, because some proxies
+/// echo request headers in their error bodies and errors end up in logs.
+fn redact_key(error: Error, api_key: &ApiKey) -> Error {
+    let key = api_key.expose();
+    if key.is_empty() {
+        return error;
+    }
+    let redact = |text: String| text.replace(key, "<redacted>");
+    match error {
+        Error::Http { status, message, body, retry_after } => {
+            Error::Http { status, message: redact(message), body: redact(body), retry_after }
+        }
+        Error::InvalidResponse { reason, raw } => Error::InvalidResponse { reason: redact(reason), raw: redact(raw) },
+        Error::Connection { reason } => Error::Connection { reason: redact(reason) },
+        other => other,
+    }
 }
 
 fn map_openai_error(error: OpenAIError, timeout: Duration) -> Error {

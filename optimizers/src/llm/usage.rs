@@ -47,9 +47,9 @@ pub struct PriceTable {
 }
 
 impl Default for PriceTable {
-    /// OpenAI's list prices for standard (non-batch) requests as published on
-    /// openai.com/api/pricing in 2025. Check them against the current page before
-    /// relying on a dollar budget, and override them with [`PriceTable::set`].
+    /// OpenAI's list prices in dollars per million tokens for standard (non-batch)
+    /// requests, as of 2025. Prices change, so check them against OpenAI's pricing page
+    /// before relying on a dollar budget, and override them with [`PriceTable::set`].
     fn default() -> Self {
         let entries = [
             ("gpt-4o", 2.50, 10.00),
@@ -97,7 +97,8 @@ impl PriceTable {
 /// A hard limit on spending; `None` leaves a resource unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
-    /// Requests sent to the server (cache hits do not count).
+    /// Calls passed to the server, failed ones included. A call counts once however
+    /// many retries it needed, and cache hits do not count.
     pub max_calls: Option<u64>,
     /// Prompt plus completion tokens.
     pub max_tokens: Option<u64>,
@@ -225,7 +226,7 @@ impl UsageTracker {
         total
     }
 
-    /// Counts a request answered from the cache.
+    /// Counts a request served from the cache.
     pub fn record_cached(&self, model: &str) {
         let mut state = self.state.lock();
         state.per_model.entry(model.to_owned()).or_default().cached_calls += 1;
