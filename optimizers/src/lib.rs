@@ -1,7 +1,18 @@
 //! LLM clients and the optimizers that rewrite symbolic parameters: OptoPrime, OptoPrimeMulti, OPRO and TextGrad.
+//!
+//! Every optimizer implements [`trace_core::Optimizer`], holds its client as
+//! `Arc<dyn LlmClient>`, renders its prompts from the Tera templates of [`Templates`], and
+//! applies updates through a [`trace_core::ParameterSet`], so only trainable parameters
+//! change and projections run on every new value.
 
 pub mod error;
 pub mod llm;
+mod optoprime;
+mod reply;
+mod step_log;
+mod templates;
 
 pub use error::{Error, Result};
 pub use llm::{ChatRequest, ClientBuilder, Completion, LlmClient, LlmConfig, Message};
+pub use optoprime::{MemoryEntry, OptoPrime, OptoPrimeConfig};
+pub use templates::Templates;
