@@ -161,7 +161,9 @@ pub enum Error {
     },
 
     /// An optimizer step found no feedback on its parameters.
-    #[error("no parameter of {optimizer} received feedback; call backward on an output that depends on them before stepping")]
+    #[error(
+        "no parameter of {optimizer} received feedback; call backward on an output that depends on them before stepping"
+    )]
     NoFeedback {
         /// The optimizer.
         optimizer: String,
@@ -176,6 +178,8 @@ pub enum Error {
         count: usize,
         /// The error of each candidate.
         reasons: Vec<String>,
+        /// The LLM calls the candidates made before failing.
+        llm_calls: usize,
     },
 
     /// A file of the cache, the record file or the replay file failed.
@@ -231,10 +235,12 @@ impl Error {
 
 impl Error {
     /// Returns the number of LLM calls spent before an optimizer failed: the attempts of
-    /// an [`Error::InvalidReply`], zero otherwise.
+    /// an [`Error::InvalidReply`], the calls of all candidates of an
+    /// [`Error::NoCandidate`], zero otherwise.
     pub fn llm_calls(&self) -> usize {
         match self {
             Error::InvalidReply { attempts, .. } => *attempts,
+            Error::NoCandidate { llm_calls, .. } => *llm_calls,
             _ => 0,
         }
     }

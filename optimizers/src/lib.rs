@@ -7,12 +7,18 @@
 
 pub mod error;
 pub mod llm;
+mod multi;
+mod opro;
 mod optoprime;
 mod reply;
 mod step_log;
 mod templates;
+mod textgrad;
 
 pub use error::{Error, Result};
 pub use llm::{ChatRequest, ClientBuilder, Completion, LlmClient, LlmConfig, Message};
+pub use multi::{OptoPrimeMulti, ScoreFn, Selector};
+pub use opro::{HistoryEntry, Opro, OproConfig};
 pub use optoprime::{MemoryEntry, OptoPrime, OptoPrimeConfig};
 pub use templates::Templates;
+pub use textgrad::{TextGrad, TextGradConfig};

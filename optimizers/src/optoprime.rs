@@ -295,13 +295,7 @@ pub(crate) fn apply_settings(mut request: ChatRequest, config: &OptoPrimeConfig)
 /// The proposal of a parsed reply.
 pub(crate) fn to_proposal(reply: SuggestionReply, llm_calls: usize, mut warnings: Vec<String>) -> Proposal {
     warnings.extend(reply.warnings);
-    Proposal {
-        updates: reply.updates,
-        terminated: reply.terminated,
-        reasoning: reply.reasoning,
-        llm_calls,
-        warnings,
-    }
+    Proposal { updates: reply.updates, terminated: reply.terminated, reasoning: reply.reasoning, llm_calls, warnings }
 }
 
 impl Optimizer for OptoPrime {

@@ -12,15 +12,15 @@ pub(crate) mod keys;
 mod lenient;
 
 use serde_json::{Map, Value as Json};
-use tracing::warn;
 use trace_core::{Node, Value};
+use tracing::warn;
 
 pub(crate) use convert::convert;
 pub(crate) use keys::{KeyResolver, Variable};
 
 use crate::error::{Error, Result};
-use crate::templates::Templates;
 use crate::llm::{ChatRequest, Completion, FinishReason, LlmClient, Message};
+use crate::templates::Templates;
 
 /// The word that tells the optimizer to change nothing.
 pub(crate) const TERMINATE: &str = "TERMINATE";
@@ -56,11 +56,16 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
     let Some(found) = extract::find_object(text, &resolver.searchable_names()) else {
         return Err(format!("no JSON object was found in the reply.{cut_note}"));
     };
-    let mut reply = SuggestionReply { reasoning: found.object.get("reasoning").map(json_text), ..SuggestionReply::default() };
+    let mut reply =
+        SuggestionReply { reasoning: found.object.get("reasoning").map(json_text), ..SuggestionReply::default() };
     match found.stage {
         extract::Stage::Strict => {}
-        extract::Stage::Embedded => reply.warnings.push("the reply was not plain JSON; its object was repaired".to_string()),
-        extract::Stage::KeyValue => reply.warnings.push("the reply had no JSON object; values were read from `key: value` text".to_string()),
+        extract::Stage::Embedded => {
+            reply.warnings.push("the reply was not plain JSON; its object was repaired".to_string())
+        }
+        extract::Stage::KeyValue => {
+            reply.warnings.push("the reply had no JSON object; values were read from `key: value` text".to_string())
+        }
     }
     if found.truncated {
         reply.warnings.push("the reply was cut off; only the values completed before the cut were used".to_string());
@@ -78,7 +83,9 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
             if top_level.is_empty() {
                 return Err(format!("the reply has no \"suggestion\" object.{cut_note}"));
             }
-            reply.warnings.push("the reply has no \"suggestion\" object; its top-level variable keys were used".to_string());
+            reply
+                .warnings
+                .push("the reply has no \"suggestion\" object; its top-level variable keys were used".to_string());
             top_level
         }
     };
@@ -215,7 +222,12 @@ pub(crate) async fn complete_with_repair<T>(
 
         if calls > max_retries {
             tracing::error!(optimizer, attempts = calls, %reason, "giving up on the LLM reply");
-            return Err(Error::InvalidReply { optimizer: optimizer.to_string(), attempts: calls, reason, raw: completion.text });
+            return Err(Error::InvalidReply {
+                optimizer: optimizer.to_string(),
+                attempts: calls,
+                reason,
+                raw: completion.text,
+            });
         }
         warn!(optimizer, attempt = calls, %reason, "LLM reply rejected; asking again");
         let follow_up = retry_prompt(&reason)?;
@@ -331,8 +343,14 @@ mod tests {
             ("I am not sure what to do.", "no JSON object was found in the reply."),
             (r#"{"reasoning": "the value should grow"}"#, "the reply has no \"suggestion\" object."),
             (r#"{"reasoning": "r", "suggestion": {}}"#, "the \"suggestion\" object names no variable."),
-            (r#"{"suggestion": {"add0": 5, "int": 3}}"#, "the \"suggestion\" object names no known variable, only `add0`, `int`"),
-            (&format!(r#"{{"suggestion": {{"{x}": "five"}}}}"#), &format!("invalid values in \"suggestion\": `{x}`: expected a value of type (int), found \"five\"")),
+            (
+                r#"{"suggestion": {"add0": 5, "int": 3}}"#,
+                "the \"suggestion\" object names no known variable, only `add0`, `int`",
+            ),
+            (
+                &format!(r#"{{"suggestion": {{"{x}": "five"}}}}"#),
+                &format!("invalid values in \"suggestion\": `{x}`: expected a value of type (int), found \"five\""),
+            ),
             (r#"{"reasoning": "I think the value sh"#, "no JSON object was found in the reply."),
         ];
 

@@ -1,7 +1,7 @@
 //! The step log shared by the LLM optimizers: applied proposals and failed steps.
 
-use tracing::debug;
 use trace_core::{ParameterSet, Proposal, StepReport};
+use tracing::debug;
 
 use crate::error::Error;
 

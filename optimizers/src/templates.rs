@@ -86,10 +86,8 @@ impl Templates {
         }
 
         let mut tera = Tera::default();
-        tera.add_raw_templates(texts).map_err(|error| Error::Template {
-            name: dir.display().to_string(),
-            reason: describe(&error),
-        })?;
+        tera.add_raw_templates(texts)
+            .map_err(|error| Error::Template { name: dir.display().to_string(), reason: describe(&error) })?;
         Ok(Templates { tera: Arc::new(tera) })
     }
 

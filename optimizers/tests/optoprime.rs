@@ -247,7 +247,9 @@ async fn non_trainable_parameter_is_never_changed() {
     let graph = graph();
     let frozen = graph.frozen.key().to_string();
     let reply = format!(r#"{{"suggestion": {{"{frozen}": 99, "{}": 2}}}}"#, graph.x.key());
-    let mock = Arc::new(MockClient::new("mock").reply(reply).reply(suggestion(&frozen, "99")).reply(suggestion(&frozen, "99")));
+    let mock = Arc::new(
+        MockClient::new("mock").reply(reply).reply(suggestion(&frozen, "99")).reply(suggestion(&frozen, "99")),
+    );
     let mut optimizer = optimizer(&graph, &mock);
 
     let first = optimizer.step().await.unwrap();
@@ -278,7 +280,11 @@ async fn memory_shows_past_feedback() {
 
     let prompts: Vec<String> = mock.requests().iter().map(|r| r.messages[1].content.clone()).collect();
     assert!(!prompts[0].contains("tried before"));
-    assert!(prompts[1].contains(&format!("Variables:\n(int) {}=1\nFeedback: 1 is too small", x.key())), "{}", prompts[1]);
+    assert!(
+        prompts[1].contains(&format!("Variables:\n(int) {}=1\nFeedback: 1 is too small", x.key())),
+        "{}",
+        prompts[1]
+    );
     assert!(prompts[2].contains("Feedback: 1 is too small"));
     assert!(prompts[2].contains(&format!("(int) {}=3\nFeedback: 3 is still too small", x.key())), "{}", prompts[2]);
     assert_eq!(optimizer.memory().len(), 2);
@@ -360,7 +366,11 @@ async fn custom_objective_and_templates() {
     std::fs::create_dir(dir.path().join("optoprime")).unwrap();
     std::fs::write(dir.path().join("optoprime/system.tera"), "Custom system prompt.").unwrap();
     let mock = Arc::new(MockClient::new("mock").reply(suggestion(graph.x.key(), "2")));
-    let config = OptoPrimeConfig { objective: Some("Make the number 15.".into()), json_mode: false, ..OptoPrimeConfig::default() };
+    let config = OptoPrimeConfig {
+        objective: Some("Make the number 15.".into()),
+        json_mode: false,
+        ..OptoPrimeConfig::default()
+    };
     let mut optimizer = optimizer(&graph, &mock)
         .with_config(config)
         .with_templates(optimizers::Templates::from_dir(dir.path()).unwrap());

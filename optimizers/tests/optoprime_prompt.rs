@@ -9,10 +9,7 @@ use trace_core::{Node, Optimizer, Parameter, Value, ops};
 
 #[tokio::test]
 async fn prompt_of_small_graph() {
-    let greeting = Parameter::new("greeting", "Hello")
-        .description("The greeting word")
-        .constraint("One word.")
-        .build();
+    let greeting = Parameter::new("greeting", "Hello").description("The greeting word").constraint("One word.").build();
     let count = Node::parameter("count", 2);
     let name = Node::input("name", "Ada");
     let repeated = &count * 2;

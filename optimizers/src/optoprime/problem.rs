@@ -106,9 +106,11 @@ impl Problem {
         let documentation = summary
             .documentation
             .iter()
-            .map(|(op, description)| {
-                if description.starts_with('[') { description.clone() } else { format!("[{op}] {description}") }
-            })
+            .map(
+                |(op, description)| {
+                    if description.starts_with('[') { description.clone() } else { format!("[{op}] {description}") }
+                },
+            )
             .collect();
         let inputs = foreign.iter().copied().chain(&summary.inputs).map(SummaryEntry::render).collect();
 

@@ -90,7 +90,9 @@ fn to_text(json: &Json) -> Option<String> {
 fn parse_container(json: &Json) -> Option<Json> {
     match json {
         Json::Array(_) | Json::Object(_) => Some(json.clone()),
-        Json::String(text) => lenient::parse_value(text.trim()).filter(|parsed| !parsed.truncated).map(|parsed| parsed.value),
+        Json::String(text) => {
+            lenient::parse_value(text.trim()).filter(|parsed| !parsed.truncated).map(|parsed| parsed.value)
+        }
         _ => None,
     }
 }

@@ -104,7 +104,11 @@ impl KeyResolver {
             match matches.as_slice() {
                 [] => continue,
                 [index] => return Resolved::Found(*index),
-                _ => return Resolved::Ambiguous(matches.iter().map(|&index| self.variables[index].key.clone()).collect()),
+                _ => {
+                    return Resolved::Ambiguous(
+                        matches.iter().map(|&index| self.variables[index].key.clone()).collect(),
+                    );
+                }
             }
         }
         Resolved::Unknown

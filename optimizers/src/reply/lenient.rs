@@ -176,9 +176,8 @@ impl<'a> Parser<'a> {
             return self.string();
         }
         let rest = self.rest();
-        let length = rest
-            .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '$' | '-' | '.')))
-            .unwrap_or(rest.len());
+        let length =
+            rest.find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '$' | '-' | '.'))).unwrap_or(rest.len());
         if length == 0 {
             return Err(Fail::Invalid);
         }
@@ -256,7 +255,9 @@ impl<'a> Parser<'a> {
 
     fn number(&mut self) -> Result<Json, Fail> {
         let rest = self.rest();
-        let length = rest.find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))).unwrap_or(rest.len());
+        let length = rest
+            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')))
+            .unwrap_or(rest.len());
         let literal = &rest[..length];
         let at_end = length == rest.len();
         self.pos += length;
@@ -280,7 +281,9 @@ impl<'a> Parser<'a> {
             "true" | "True" => Json::Bool(true),
             "false" | "False" => Json::Bool(false),
             "null" | "None" => Json::Null,
-            word if length == rest.len() && ["true", "True", "false", "False", "null", "None"].iter().any(|full| full.starts_with(word)) => {
+            word if length == rest.len()
+                && ["true", "True", "false", "False", "null", "None"].iter().any(|full| full.starts_with(word)) =>
+            {
                 return Err(Fail::Eof);
             }
             _ => return Err(Fail::Invalid),
@@ -311,9 +314,13 @@ mod tests {
     fn python_style() {
         check("{'a': True, 'b': None, 'c': False,}", json!({"a": true, "b": null, "c": false}), false);
         check("{'s': 'it\\'s'}", json!({"s": "it's"}), false);
-        check(r#"{"code": """function f() {
+        check(
+            r#"{"code": """function f() {
   return 1;
-}"""}"#, json!({"code": "function f() {\n  return 1;\n}"}), false);
+}"""}"#,
+            json!({"code": "function f() {\n  return 1;\n}"}),
+            false,
+        );
     }
 
     #[test]
@@ -326,7 +333,11 @@ mod tests {
 
     #[test]
     fn truncated_input_keeps_finished_members() {
-        check(r#"{"reasoning": "r", "suggestion": {"x0": 5, "code0": "function f("#, json!({"reasoning": "r", "suggestion": {"x0": 5}}), true);
+        check(
+            r#"{"reasoning": "r", "suggestion": {"x0": 5, "code0": "function f("#,
+            json!({"reasoning": "r", "suggestion": {"x0": 5}}),
+            true,
+        );
         check(r#"{"a": 1, "b": [1, 2"#, json!({"a": 1}), true);
         check(r#"{"a": 1, "b": 12"#, json!({"a": 1}), true);
         check(r#"{"a": 1, "b": tr"#, json!({"a": 1}), true);
