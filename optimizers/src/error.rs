@@ -132,6 +132,53 @@ pub enum Error {
         key: String,
     },
 
+    /// A prompt template failed to parse or render.
+    #[error("prompt template `{name}` failed: {reason}")]
+    Template {
+        /// The template name, such as `optoprime/user.tera`, or the template directory.
+        name: String,
+        /// The Tera error.
+        reason: String,
+    },
+
+    /// An optimizer's LLM reply could not be used, also after asking again.
+    #[error(
+        "{optimizer} could not use the LLM reply after {attempts} calls: {reason}; raise the retry limit or use a stronger model (last reply: {})",
+        preview(raw)
+    )]
+    InvalidReply {
+        /// The optimizer that asked.
+        optimizer: String,
+        /// How many LLM calls were made, the first one included.
+        attempts: usize,
+        /// Why the last reply was rejected.
+        reason: String,
+        /// The last reply.
+        raw: String,
+    },
+
+    /// An optimizer step found no feedback on its parameters.
+    #[error(
+        "no parameter of {optimizer} received feedback; call backward on an output that depends on them before stepping"
+    )]
+    NoFeedback {
+        /// The optimizer.
+        optimizer: String,
+    },
+
+    /// Every candidate of a multi-candidate optimizer failed.
+    #[error("all {count} candidates of {optimizer} failed: {}", reasons.join("; "))]
+    NoCandidate {
+        /// The optimizer.
+        optimizer: String,
+        /// The number of candidates requested.
+        count: usize,
+        /// The error of each candidate.
+        reasons: Vec<String>,
+        /// The LLM calls the candidates made before failing.
+        llm_calls: usize,
+    },
+
     /// A file of the cache, the record file or the replay file failed.
     #[error("i/o error on {path}: {source}")]
     Io {
@@ -181,6 +228,30 @@ impl Error {
             _ => None,
         }
     }
+}
+
+impl Error {
+    /// Returns the number of LLM calls spent before an optimizer failed: the attempts of
+    /// an [`Error::InvalidReply`], the calls of all candidates of an
+    /// [`Error::NoCandidate`], zero otherwise.
+    pub fn llm_calls(&self) -> usize {
+        match self {
+            Error::InvalidReply { attempts, .. } => *attempts,
+            Error::NoCandidate { llm_calls, .. } => *llm_calls,
+            _ => 0,
+        }
+    }
+}
+
+/// The first 200 characters of an LLM reply, on one line, for error messages.
+fn preview(raw: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    let line = raw.replace('\n', "\\n");
+    if line.chars().count() <= MAX_CHARS {
+        return line;
+    }
+    let cut: String = line.chars().take(MAX_CHARS).collect();
+    format!("{cut}...")
 }
 
 /// `Result` with the crate's [`Error`].
