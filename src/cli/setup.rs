@@ -9,7 +9,7 @@ use agents::task::{Example, GeneratedTaskKind, SplitSizes, Splits, Task, generat
 use anyhow::Context;
 use clap::Args;
 use optimizers::llm::usage::{Budget, UsageTracker};
-use optimizers::{ClientBuilder, LlmClient, OptoPrime};
+use optimizers::{ClientBuilder, LlmClient, Opro, OptoPrime, OptoPrimeMulti, TextGrad};
 use trace_core::{Engine, Module, Optimizer};
 
 use super::OptimizerKind;
@@ -113,15 +113,28 @@ impl Session {
     pub(crate) fn optimizer(&self, kind: OptimizerKind) -> anyhow::Result<Box<dyn Optimizer>> {
         let parameters = self.agent.trainable_parameters();
         let projections = self.agent.projections();
-        match kind {
+        let optimizer: Box<dyn Optimizer> = match kind {
             OptimizerKind::Optoprime => {
                 let mut optimizer = OptoPrime::new(parameters, self.client.clone());
-                for (node, projection) in projections {
-                    optimizer.add_projection(&node, projection);
-                }
-                Ok(Box::new(optimizer))
+                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
+                Box::new(optimizer)
             }
-            other => anyhow::bail!("optimizer {other:?} is not available in this build; use --optimizer optoprime"),
-        }
+            OptimizerKind::OptoprimeMulti => {
+                let mut optimizer = OptoPrimeMulti::new(parameters, self.client.clone());
+                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
+                Box::new(optimizer)
+            }
+            OptimizerKind::Opro => {
+                let mut optimizer = Opro::new(parameters, self.client.clone());
+                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
+                Box::new(optimizer)
+            }
+            OptimizerKind::Textgrad => {
+                let mut optimizer = TextGrad::new(parameters, self.client.clone());
+                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
+                Box::new(optimizer)
+            }
+        };
+        Ok(optimizer)
     }
 }
