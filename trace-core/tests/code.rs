@@ -16,7 +16,7 @@ fn engine() -> Engine {
     Engine::new().expect("engine starts")
 }
 
-/// A code parameter whose source is not checked, as an optimizer could leave it.
+/// Builds a code parameter without checking its source, as an optimizer could leave it.
 fn unchecked_code(source: &str) -> Node {
     Parameter::new("__code", Value::Code(source.to_string())).build()
 }

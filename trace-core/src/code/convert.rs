@@ -15,7 +15,7 @@ use crate::value::Value;
 /// The deepest nesting of arrays and objects converted; deeper values (and cycles) fail.
 const MAX_DEPTH: usize = 64;
 
-/// The largest integer that a JavaScript number holds exactly.
+/// The largest integer that a JavaScript number represents exactly, 2^53.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 /// Converts a node value into a JavaScript value.

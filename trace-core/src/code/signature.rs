@@ -1,6 +1,6 @@
 //! The name and parameter list of the one function a code parameter declares, read by a
-//! small JavaScript scanner that knows comments, strings, template literals and regular
-//! expression literals well enough to match brackets.
+//! small JavaScript scanner that skips comments, strings, template literals and regular
+//! expression literals, so that it can match brackets.
 //!
 //! The scanner checks structure only: one top-level `function` declaration and nothing
 //! else. Syntax errors inside the body are QuickJS's to find when the code runs.

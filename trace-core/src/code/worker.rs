@@ -61,10 +61,12 @@ pub(crate) struct CallRequest {
 /// Work for a worker.
 pub(crate) enum Job {
     Call(CallRequest, Responder),
+    /// Loads the source of the request into a context without calling its function.
+    Load(CallRequest, Responder),
     Register(HostFunction),
 }
 
-/// Which limit a call exceeded.
+/// A limit that a call exceeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Limit {
     Time,
@@ -75,7 +77,7 @@ enum Limit {
     Stack,
 }
 
-/// Why a call failed, before it is rendered as text.
+/// The reason a call failed, before it is rendered as text.
 enum Failure {
     Script(ScriptError),
     Limit(Limit, Option<ScriptError>),
@@ -87,7 +89,7 @@ enum Failure {
 
 /// Runs the worker loop on the current thread until every sender is dropped. `ready`
 /// receives whether the runtime started; `in_flight` counts the calls sent to this worker
-/// and not yet answered.
+/// that have no reply yet.
 pub(crate) fn run(
     config: EngineConfig,
     jobs: Receiver<Job>,
@@ -111,6 +113,12 @@ pub(crate) fn run(
             Job::Call(request, responder) => {
                 let outcome = catch_unwind(AssertUnwindSafe(|| worker.call(&request)))
                     .unwrap_or_else(|_| Err("the JavaScript engine panicked while running the call".to_string()));
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                responder.send(outcome);
+            }
+            Job::Load(request, responder) => {
+                let outcome = catch_unwind(AssertUnwindSafe(|| worker.load(&request)))
+                    .unwrap_or_else(|_| Err("the JavaScript engine panicked while loading the source".to_string()));
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 responder.send(outcome);
             }
@@ -157,7 +165,7 @@ impl Worker {
     }
 
     /// Adds or replaces a host function. Cached contexts are dropped, so that every later
-    /// call sees the same globals.
+    /// call gets the same globals.
     fn register(&mut self, host: HostFunction) {
         self.hosts.retain(|existing| existing.name() != host.name());
         self.hosts.push(host);
@@ -165,9 +173,24 @@ impl Worker {
     }
 
     fn call(&mut self, request: &CallRequest) -> Result<Value, String> {
+        self.with_limits(request, Worker::call_in_context)
+    }
+
+    fn load(&mut self, request: &CallRequest) -> Result<Value, String> {
+        self.with_limits(request, |worker, request| worker.context_for(request).map(|_| Value::Null))
+    }
+
+    /// Runs `action` under the time limit and renders its failure. After an exceeded limit
+    /// the request's context is dropped and garbage is collected, so the next call starts
+    /// with the memory that the failed one kept released.
+    fn with_limits(
+        &mut self,
+        request: &CallRequest,
+        action: impl FnOnce(&mut Worker, &CallRequest) -> Result<Value, Failure>,
+    ) -> Result<Value, String> {
         self.interrupted.set(false);
         self.deadline.set(Some(Instant::now() + self.config.time_limit()));
-        let outcome = self.call_in_context(request);
+        let outcome = action(self, request);
         self.deadline.set(None);
 
         outcome.map_err(|failure| {
@@ -207,8 +230,8 @@ impl Worker {
         })
     }
 
-    /// The context for the request's source, loading the source into a new one when no
-    /// cached context has it.
+    /// Returns the context for the request's source, loading the source into a new one
+    /// when no cached context has it.
     fn context_for(&mut self, request: &CallRequest) -> Result<Context, Failure> {
         let cached = self
             .contexts
@@ -335,7 +358,8 @@ impl Worker {
     }
 }
 
-/// The error as name, message and stack; `None` for a thrown `null` or `undefined`.
+/// Splits a caught error into name, message and stack. Returns `None` for a thrown `null`
+/// or `undefined`.
 fn script_error(error: CaughtError<'_>) -> Option<ScriptError> {
     match error {
         CaughtError::Exception(exception) => {
