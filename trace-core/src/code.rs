@@ -5,7 +5,9 @@
 //! [`Engine`], nothing else: no file, network or process access, no module loader, no
 //! `require`, `fetch`, `console`, `std` or `os`. Each engine has memory, wall-time and
 //! stack limits; exceeding one makes the call fail with a message naming the limit, and
-//! the engine stays usable. Scripts run in strict mode.
+//! the engine stays usable. Scripts run in strict mode. Each source gets a global scope of
+//! its own on each worker, kept between calls of that source, so a global that a function
+//! sets can still be there at its next call on the same worker.
 //!
 //! The value of a code parameter ([`code_parameter`]) is the source of one function
 //! declaration. Its constraint records the name and signature, and [`CodeProjection`]

@@ -253,6 +253,22 @@ fn allocating_past_memory_limit_is_caught_and_engine_recovers() {
 }
 
 #[test]
+fn memory_kept_by_other_source_is_released() {
+    let engine = Engine::with_config(EngineConfig::default().with_memory_limit(16 << 20)).unwrap();
+    let keeper =
+        code_parameter("function f(x) { globalThis.kept = new Array(x).fill(0); return kept.length; }").unwrap();
+    let user = code_parameter("function f(x) { const a = new Array(x).fill(0); return a.length; }").unwrap();
+
+    let kept = call_one(&engine, &keeper, Value::Int(600_000));
+    let first = call_one(&engine, &user, Value::Int(600_000));
+    let second = call_one(&engine, &user, Value::Int(600_000));
+
+    assert_eq!(kept.value(), Value::Int(600_000));
+    assert!(error_text(&first).starts_with("memory limit exceeded"), "{}", error_text(&first));
+    assert_eq!(second.value(), Value::Int(600_000));
+}
+
+#[test]
 fn deep_recursion_hits_stack_limit() {
     let engine = engine();
     let code = code_parameter("function f(x) {\n  return f(x + 1) + 1;\n}").unwrap();

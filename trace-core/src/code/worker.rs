@@ -6,8 +6,8 @@
 //!
 //! Each distinct source gets its own context (its own global object), created when the
 //! source is first called and kept for the next calls of that source, up to
-//! [`MAX_CACHED_CONTEXTS`]. A context in which a limit was exceeded is dropped, so that
-//! memory a script kept in its globals is released.
+//! [`MAX_CACHED_CONTEXTS`]. A context in which a limit was exceeded is dropped (all of
+//! them, for the memory limit), so that memory a script kept in its globals is released.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -181,8 +181,8 @@ impl Worker {
     }
 
     /// Runs `action` under the time limit and renders its failure. After an exceeded limit
-    /// the request's context is dropped and garbage is collected, so the next call starts
-    /// with the memory that the failed one kept released.
+    /// the request's context (every context, for the memory limit) is dropped and garbage
+    /// is collected, so that the memory those contexts kept is released for the next call.
     fn with_limits(
         &mut self,
         request: &CallRequest,
@@ -194,8 +194,15 @@ impl Worker {
         self.deadline.set(None);
 
         outcome.map_err(|failure| {
-            if matches!(failure, Failure::Limit(..)) {
-                self.contexts.retain(|cached| cached.filename != request.filename || cached.source != request.source);
+            if let Failure::Limit(limit, _) = &failure {
+                tracing::debug!(filename = %request.filename, limit = ?limit, "script exceeded a limit");
+                match limit {
+                    // Other sources' globals may be what fills the memory, so all go.
+                    Limit::Memory | Limit::MemoryOrNullThrown => self.contexts.clear(),
+                    Limit::Time | Limit::Stack => self
+                        .contexts
+                        .retain(|cached| cached.filename != request.filename || cached.source != request.source),
+                }
                 self.runtime.run_gc();
             }
             self.render_failure(request, failure)
