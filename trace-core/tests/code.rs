@@ -486,6 +486,24 @@ fn host_function_names_must_be_identifiers() {
 }
 
 #[test]
+fn dropping_engine_stops_workers() {
+    let engine = Engine::with_config(EngineConfig::default().with_workers(2)).unwrap();
+    let marker = Arc::new(());
+    let captured = marker.clone();
+    engine.register("ping", move || Arc::strong_count(&captured) as i64).unwrap();
+    let pinged = engine.run("function f() { return ping(); }", vec![]);
+
+    drop(engine);
+    let started = Instant::now();
+    while Arc::strong_count(&marker) > 1 && started.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(5));
+    }
+
+    assert!(pinged.is_ok(), "{pinged:?}");
+    assert_eq!(Arc::strong_count(&marker), 1, "a worker still holds the host function");
+}
+
+#[test]
 fn calls_from_many_threads_share_one_engine() {
     let engine = Engine::with_config(EngineConfig::default().with_workers(2)).unwrap();
     let code = code_parameter("function f(x) { let s = 0; for (let i = 0; i <= x; i++) s += i; return s; }").unwrap();

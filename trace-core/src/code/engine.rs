@@ -89,9 +89,9 @@ impl Engine {
 
     /// Exposes a Rust function to scripts as the global `name`. Its arguments convert from
     /// the JavaScript arguments with [`FromValue`](crate::FromValue), as for
-    /// [`Bundle::wrap`](crate::Bundle::wrap); it may return a value or a `Result`, whose
-    /// error is thrown in JavaScript as an `Error` whose message starts with `name`. A
-    /// function registered under an existing name replaces it.
+    /// [`Bundle::wrap`](crate::Bundle::wrap). It may return a value or a `Result`. An `Err`
+    /// is thrown in JavaScript as an `Error` whose message starts with `name`. A function
+    /// registered under an existing name replaces it.
     ///
     /// Calls queued after this one get the new function. A host function that blocks
     /// (on an LLM call, say) blocks only its worker thread, and the time limit interrupts

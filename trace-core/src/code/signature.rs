@@ -430,9 +430,9 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Whether a `/` after `previous` starts a regular expression rather than a division: the
-/// usual heuristic of JavaScript highlighters, which is right for code that ends an
-/// expression with `)`, `]`, `}`, a name or a literal before dividing.
+/// Tells whether a `/` after `previous` starts a regular expression rather than a
+/// division, by the usual heuristic of JavaScript highlighters. It is right for code that
+/// ends an expression with `)`, `]`, `}`, a name or a literal before dividing.
 fn regex_may_follow(previous: Option<&Token<'_>>) -> bool {
     const KEYWORDS: &[&str] = &[
         "return",

@@ -312,6 +312,8 @@ impl Worker {
         let Some(script_error) = script_error else {
             return Failure::Limit(Limit::MemoryOrNullThrown, None);
         };
+        // NOTE: these are the messages of QuickJS-ng as bundled with rquickjs 0.14; another
+        // QuickJS version may word them differently and make a limit read as a plain error.
         let limit = match (script_error.name.as_str(), script_error.message.as_str()) {
             ("InternalError", "out of memory") => Some(Limit::Memory),
             ("RangeError", "Maximum call stack size exceeded") | ("InternalError", "stack overflow") => {
