@@ -334,9 +334,18 @@ impl Worker {
             Failure::Limit(limit, error) => {
                 let mut text = self.limit_message(limit);
                 text.push('\n');
-                match error {
-                    Some(error) => text.push_str(&annotate(source, filename, &error)),
-                    None => text.push_str(&render_source(source, None)),
+                match (limit, error) {
+                    // The innermost frame of an interrupted call points at the start of the
+                    // running function, not at the statement that was running, so no line
+                    // is marked.
+                    (Limit::Time, Some(ScriptError { stack: Some(stack), .. })) => {
+                        text.push_str(&render_source(source, None));
+                        text.push_str("JavaScript stack when the call was stopped (the first frame is the start of the running function):\n");
+                        text.push_str(stack.trim_end());
+                        text.push('\n');
+                    }
+                    (_, Some(error)) => text.push_str(&annotate(source, filename, &error)),
+                    (_, None) => text.push_str(&render_source(source, None)),
                 }
                 text
             }
