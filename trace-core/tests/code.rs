@@ -552,3 +552,35 @@ fn wrong_input_count_is_an_error() {
 
     assert_eq!(error.to_string(), "operator `eval` takes 3 inputs (a, b, __code) but was called with 2");
 }
+
+fn json_like_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        // Integers beyond 2^53 in magnitude reach JavaScript rounded to the nearest double.
+        (-(1_i64 << 53)..=(1_i64 << 53)).prop_map(Value::Int),
+        any::<f64>().prop_filter("NaN is not equal to itself", |f| !f.is_nan()).prop_map(Value::Float),
+        any::<String>().prop_map(Value::Text),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::List),
+            proptest::collection::btree_map(any::<String>(), inner, 0..4).prop_map(Value::Map),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn identity_function_round_trips_values(value in json_like_value()) {
+        static ENGINE: std::sync::LazyLock<Engine> = std::sync::LazyLock::new(engine);
+
+        let result = ENGINE.run("function f(x) { return x; }", vec![value.clone()]);
+
+        proptest::prop_assert_eq!(result, Ok(value));
+    }
+}

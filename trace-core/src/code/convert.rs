@@ -1,7 +1,8 @@
 //! Conversions between node values and JavaScript values, with JSON semantics.
 //!
 //! Into JavaScript go null, booleans, numbers, strings, arrays and plain objects, and an
-//! extension value as its JSON form. Code values do not go in. Out of JavaScript come the
+//! extension value as its JSON form. An integer beyond 2^53 in magnitude goes in rounded
+//! to the nearest double, as JSON parsers in JavaScript read it. Code values do not go in. Out of JavaScript come the
 //! same types. A number with an integral value of at most 2^53 in magnitude becomes an
 //! integer, as `JSON.parse` would make it. Inside containers, `undefined` becomes `null`
 //! in arrays and drops out of objects, as `JSON.stringify` does.
