@@ -346,6 +346,17 @@ fn import_statements_fail() {
 }
 
 #[test]
+fn strict_mode_rejects_implicit_globals() {
+    let engine = engine();
+    let code = code_parameter("function f(x) {\n  total = x + 1;\n  return total;\n}").unwrap();
+
+    let out = call_one(&engine, &code, Value::Int(1));
+
+    let text = error_text(&out);
+    assert!(text.starts_with("ReferenceError: total is not defined (line 2,"), "{text}");
+}
+
+#[test]
 fn globals_are_only_the_standard_library() {
     let engine = engine();
     let code = code_parameter("function f(x) { return Object.getOwnPropertyNames(globalThis).sort(); }").unwrap();
