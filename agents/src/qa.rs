@@ -84,11 +84,14 @@ impl QaAgent {
     }
 
     /// The projections an optimizer must apply to this agent's parameters: the template
-    /// keeps its placeholder, and the code keeps its function name and signature.
+    /// keeps its placeholder, and the code parses and keeps its function name and signature.
     pub fn projections(&self) -> Vec<(Node, Arc<dyn Projection>)> {
         vec![
             (self.template.clone(), Arc::new(PlaceholderProjection) as Arc<dyn Projection>),
-            (self.extractor.clone(), Arc::new(CodeProjection) as Arc<dyn Projection>),
+            (
+                self.extractor.clone(),
+                Arc::new(CodeProjection::with_syntax_check(self.extract.engine())) as Arc<dyn Projection>,
+            ),
         ]
     }
 }
