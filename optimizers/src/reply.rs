@@ -318,7 +318,7 @@ mod tests {
             format!(r#"{{"reasoning": "r", "answer": {{"suggestion": {{"{x}": 5}}}}}}"#),
             format!(r#"{{"suggestion": {{"{x}": "5"}}}}"#),
             format!(r#"{{"suggestion": {{"x:{}": 5}}}}"#, &x[1..]),
-            format!(r#"{{"suggestion": {{"x": 5.0}}}}"#),
+            r#"{"suggestion": {"x": 5.0}}"#.to_string(),
             format!(r#"{{"suggestion": "{{\"{x}\": 5}}"}}"#),
             format!(r#"{{"{x}": 5}}"#),
             format!("{x} = 5"),
