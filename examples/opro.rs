@@ -17,12 +17,14 @@ const MAX_STEPS: usize = 8;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = LlmConfig::from_env()
-        .context("set OPENAI_BASE_URL, OPENAI_API_KEY and OPTO_MODEL (or OPENAI_MODEL) to an OpenAI-compatible endpoint")?;
+    let config = LlmConfig::from_env().context(
+        "set OPENAI_BASE_URL, OPENAI_API_KEY and OPTO_MODEL (or OPENAI_MODEL) to an OpenAI-compatible endpoint",
+    )?;
     let client: Arc<dyn LlmClient> = Arc::new(ClientBuilder::from_config(&config)?.build()?);
 
     let x = Node::parameter("x", 0);
-    let settings = OproConfig { objective: Some("Find the integer x for which f(x) returns 0.".into()), ..OproConfig::default() };
+    let settings =
+        OproConfig { objective: Some("Find the integer x for which f(x) returns 0.".into()), ..OproConfig::default() };
     let mut optimizer = Opro::new(vec![x.clone()], client).with_config(settings);
 
     for step in 0..MAX_STEPS {

@@ -17,8 +17,9 @@ const MAX_STEPS: usize = 5;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = LlmConfig::from_env()
-        .context("set OPENAI_BASE_URL, OPENAI_API_KEY and OPTO_MODEL (or OPENAI_MODEL) to an OpenAI-compatible endpoint")?;
+    let config = LlmConfig::from_env().context(
+        "set OPENAI_BASE_URL, OPENAI_API_KEY and OPTO_MODEL (or OPENAI_MODEL) to an OpenAI-compatible endpoint",
+    )?;
     let client: Arc<dyn LlmClient> = Arc::new(ClientBuilder::from_config(&config)?.build()?);
 
     let x = Node::parameter("x", 0);

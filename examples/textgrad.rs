@@ -15,7 +15,7 @@ use trace_core::{Node, Optimizer, Parameter, ops};
 
 const MAX_STEPS: usize = 4;
 
-/// The judge's feedback on a greeting, or `None` when it passes.
+/// Judges a greeting and returns the feedback, or `None` when the greeting passes.
 fn judge(greeting: &str) -> Option<String> {
     let mut problems = Vec::new();
     if !greeting.contains("Ada") {
@@ -32,15 +32,19 @@ fn judge(greeting: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = LlmConfig::from_env()
-        .context("set OPENAI_BASE_URL, OPENAI_API_KEY and OPTO_MODEL (or OPENAI_MODEL) to an OpenAI-compatible endpoint")?;
+    let config = LlmConfig::from_env().context(
+        "set OPENAI_BASE_URL, OPENAI_API_KEY and OPTO_MODEL (or OPENAI_MODEL) to an OpenAI-compatible endpoint",
+    )?;
     let client: Arc<dyn LlmClient> = Arc::new(ClientBuilder::from_config(&config)?.build()?);
 
     let template = Parameter::new("template", "Hi.")
         .description("A greeting template; {name} is replaced by the guest's name")
         .build();
     let name = Node::input("name", "Ada");
-    let settings = TextGradConfig { objective: Some("A short, warm welcome that names the guest.".into()), ..TextGradConfig::default() };
+    let settings = TextGradConfig {
+        objective: Some("A short, warm welcome that names the guest.".into()),
+        ..TextGradConfig::default()
+    };
     let mut optimizer = TextGrad::new(vec![template.clone()], client).with_config(settings);
 
     for step in 0..MAX_STEPS {

@@ -13,7 +13,7 @@ use trace_core::{Node, Optimizer, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-/// Answers chat completions with the next canned `(text, finish_reason)` in order.
+/// Responds to chat completions with the next canned `(text, finish_reason)` in order.
 struct Canned {
     replies: Vec<(String, &'static str)>,
     next: AtomicUsize,
@@ -23,7 +23,8 @@ impl Respond for Canned {
     fn respond(&self, _request: &Request) -> ResponseTemplate {
         let index = self.next.fetch_add(1, Ordering::SeqCst);
         let Some((text, finish_reason)) = self.replies.get(index) else {
-            return ResponseTemplate::new(500).set_body_json(common::error_body("no canned reply left", "server_error"));
+            return ResponseTemplate::new(500)
+                .set_body_json(common::error_body("no canned reply left", "server_error"));
         };
         let mut body = common::completion_body(text);
         body["choices"][0]["finish_reason"] = json!(finish_reason);
@@ -41,9 +42,17 @@ async fn steps_drive_x_to_the_root() {
     let key = x.key().to_string();
     let colon_key = format!("x:{}", &key[1..]);
     let replies = vec![
-        (format!("The output is 12 too low, so x should grow by 4.\n```json\n{{'reasoning': 'guess', 'suggestion': {{'{key}': 2,}}}}\n```"), "stop"),
+        (
+            format!(
+                "The output is 12 too low, so x should grow by 4.\n```json\n{{'reasoning': 'guess', 'suggestion': {{'{key}': 2,}}}}\n```"
+            ),
+            "stop",
+        ),
         (r#"{"reasoning": "f(2) = -6, so x still has to grow, by"#.to_string(), "length"),
-        (format!(r#"{{"reasoning": "overshoot on purpose", "answer": None, "suggestion": {{"{colon_key}": "5"}}}}"#), "stop"),
+        (
+            format!(r#"{{"reasoning": "overshoot on purpose", "answer": None, "suggestion": {{"{colon_key}": "5"}}}}"#),
+            "stop",
+        ),
         (format!(r#"{{"reasoning": "f is linear with slope 3", "answer": "", "suggestion": {{"{key}": 4}}}}"#), "stop"),
     ];
     let server = MockServer::start().await;

@@ -8,7 +8,7 @@ use crate::reply::lenient;
 /// Converts `json` to a value of the same type as `current`.
 ///
 /// Numbers written as strings become numbers, integral floats become integers, `"true"`
-/// becomes a boolean, and a string that holds a JSON list or map becomes that container. A
+/// becomes a boolean, and a string that contains a JSON list or map becomes that container. A
 /// number or boolean given for a string parameter becomes its text. Code stays code.
 ///
 /// # Errors
@@ -86,7 +86,7 @@ fn to_text(json: &Json) -> Option<String> {
     }
 }
 
-/// A list or map, also when the model wrote it as a string.
+/// Parses a list or map, also when the model wrote it as a string.
 fn parse_container(json: &Json) -> Option<Json> {
     match json {
         Json::Array(_) | Json::Object(_) => Some(json.clone()),
@@ -97,7 +97,7 @@ fn parse_container(json: &Json) -> Option<Json> {
     }
 }
 
-/// A short rendering of a reply value for error messages.
+/// Renders a reply value in at most 80 characters, for error messages.
 pub(crate) fn preview(json: &Json) -> String {
     const MAX_CHARS: usize = 80;
     let text = json.to_string();
