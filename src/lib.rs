@@ -10,3 +10,8 @@ pub use agents;
 pub use kernels;
 pub use optimizers;
 pub use trace_core as trace;
+
+/// Compiles and runs the README's Rust examples as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,14 +1,12 @@
 //! Throughput of the full client stack: 200 requests at concurrency 16 against a
-//! wiremock server on 127.0.0.1 that answers each request after 100 ms. The ideal wall
+//! wiremock server on 127.0.0.1 that responds to each request after 100 ms. The ideal wall
 //! time is 200 / 16 x 0.1 s = 1.25 s.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use optimizers::llm::{
-    ApiKey, ChatRequest, ClientBuilder, LlmClient, LlmConfig, Message, RateLimits,
-};
+use optimizers::llm::{ApiKey, ChatRequest, ClientBuilder, LlmClient, LlmConfig, Message, RateLimits};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -49,20 +47,13 @@ async fn send_batch(client: Arc<dyn LlmClient>) {
 }
 
 fn concurrent_requests(criterion: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
 
     let server = runtime.block_on(async {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/v1/chat/completions"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(completion_body())
-                    .set_delay(LATENCY),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_json(completion_body()).set_delay(LATENCY))
             .mount(&server)
             .await;
         server
@@ -76,10 +67,7 @@ fn concurrent_requests(criterion: &mut Criterion) {
     let client: Arc<dyn LlmClient> = Arc::new(
         ClientBuilder::from_config(&config)
             .expect("valid config")
-            .rate_limits(RateLimits {
-                max_concurrency: Some(CONCURRENCY),
-                ..RateLimits::default()
-            })
+            .rate_limits(RateLimits { max_concurrency: Some(CONCURRENCY), ..RateLimits::default() })
             .build()
             .expect("stack builds"),
     );
@@ -88,9 +76,7 @@ fn concurrent_requests(criterion: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(15));
     group.bench_function("200_requests_100ms_latency_concurrency_16", |bencher| {
-        bencher
-            .to_async(&runtime)
-            .iter(|| send_batch(client.clone()));
+        bencher.to_async(&runtime).iter(|| send_batch(client.clone()));
     });
     group.finish();
 }

@@ -14,7 +14,7 @@ pub enum Error {
     MissingSetting {
         /// The environment variable or config key that was looked up.
         name: String,
-        /// Where the value can be provided.
+        /// The places the value can be set.
         hint: String,
     },
 
@@ -25,7 +25,7 @@ pub enum Error {
         name: String,
         /// The rejected value (never an API key).
         value: String,
-        /// Why it was rejected and what is expected.
+        /// The reason for rejection and the expected form.
         reason: String,
     },
 
@@ -38,7 +38,7 @@ pub enum Error {
         reason: String,
     },
 
-    /// The server answered with a non-success HTTP status.
+    /// The server responded with a non-success HTTP status.
     #[error("http status {status} from the LLM server: {message}")]
     Http {
         /// The HTTP status code.
@@ -53,9 +53,7 @@ pub enum Error {
     },
 
     /// The request did not complete within the per-request timeout.
-    #[error(
-        "request to the LLM server timed out after {timeout:?}; raise the timeout or check the server"
-    )]
+    #[error("request to the LLM server timed out after {timeout:?}; raise the timeout or check the server")]
     Timeout {
         /// The configured per-request timeout.
         timeout: Duration,
@@ -68,10 +66,11 @@ pub enum Error {
         reason: String,
     },
 
-    /// The server answered 200 with a body that is not a chat completion.
+    /// The server responded 200 with a body that is not a chat completion. It is not
+    /// retried, because a server or proxy that returns such a body usually keeps doing so.
     #[error("invalid response from the LLM server: {reason}; body: {raw}")]
     InvalidResponse {
-        /// What was wrong with it.
+        /// The problem found in the body.
         reason: String,
         /// The raw response body.
         raw: String,
@@ -80,7 +79,7 @@ pub enum Error {
     /// The request could not be built, for example because it has no messages.
     #[error("invalid chat request: {reason}")]
     InvalidRequest {
-        /// What is wrong with the request.
+        /// The problem found in the request.
         reason: String,
     },
 
@@ -123,9 +122,7 @@ pub enum Error {
     },
 
     /// A replay file has no recorded completion for a request.
-    #[error(
-        "no recorded completion for model `{model}` with request hash {key} in {path}; record it first"
-    )]
+    #[error("no recorded completion for model `{model}` with request hash {key} in {path}; record it first")]
     ReplayMiss {
         /// The replay file.
         path: PathBuf,
@@ -195,7 +192,7 @@ pub enum Error {
     /// A value could not be serialized or deserialized as JSON.
     #[error("json error in {context}: {source}")]
     Json {
-        /// What was being converted.
+        /// The value being converted.
         context: String,
         /// The underlying error.
         #[source]

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod llm;
+pub mod local_server;
 mod multi;
 mod opro;
 mod optoprime;

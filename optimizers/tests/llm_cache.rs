@@ -21,10 +21,7 @@ fn entry_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for shard in std::fs::read_dir(dir).expect("cache dir").flatten() {
         if shard.path().is_dir() {
-            for entry in std::fs::read_dir(shard.path())
-                .expect("shard dir")
-                .flatten()
-            {
+            for entry in std::fs::read_dir(shard.path()).expect("shard dir").flatten() {
                 files.push(entry.path());
             }
         }
@@ -63,18 +60,9 @@ async fn changed_temperature_or_rollout_misses() {
     let request = question("q").temperature(0.7);
 
     client.complete(&request).await.expect("first");
-    client
-        .complete(&request.clone().temperature(0.8))
-        .await
-        .expect("other temperature");
-    client
-        .complete(&request.clone().rollout(1))
-        .await
-        .expect("other rollout");
-    client
-        .complete(&request.clone().rollout(1))
-        .await
-        .expect("rollout 1 again");
+    client.complete(&request.clone().temperature(0.8)).await.expect("other temperature");
+    client.complete(&request.clone().rollout(1)).await.expect("other rollout");
+    client.complete(&request.clone().rollout(1)).await.expect("rollout 1 again");
 
     assert_eq!(request_count(&server).await, 3);
     assert_eq!(entry_files(cache_dir.path()).len(), 3);
@@ -122,12 +110,7 @@ async fn truncated_entry_is_a_miss_and_is_rewritten() {
 #[tokio::test]
 async fn failed_request_is_not_cached() {
     let server = MockServer::start().await;
-    mount_first(
-        &server,
-        wiremock::ResponseTemplate::new(503).set_body_string("overloaded"),
-        1,
-    )
-    .await;
+    mount_first(&server, wiremock::ResponseTemplate::new(503).set_body_string("overloaded"), 1).await;
     mount_success(&server, "later").await;
     let cache_dir = tempfile::tempdir().expect("temp dir");
     let client = cached_stack(&server, cache_dir.path());

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use optimizers::Error;
 use optimizers::llm::{
-    ChatRequest, ClientBuilder, ClientStack, FinishReason, LlmClient, OpenAiClient, ResponseFormat,
-    TokenUsage,
+    ChatRequest, ClientBuilder, ClientStack, FinishReason, LlmClient, OpenAiClient, ResponseFormat, TokenUsage,
 };
 use tokio::io::AsyncReadExt;
 use wiremock::matchers::{body_string_contains, method, path};
@@ -32,34 +31,20 @@ async fn success_returns_text_and_usage() {
     let client = stack_for(&server, 3);
 
     let completion = client
-        .complete(
-            &question("Capital of France?")
-                .temperature(0.2)
-                .max_tokens(8),
-        )
+        .complete(&question("Capital of France?").temperature(0.2).max_tokens(8))
         .await
         .expect("server answers 200");
 
     assert_eq!(completion.text, "Paris");
     assert_eq!(completion.model, MODEL);
     assert_eq!(completion.finish_reason, FinishReason::Stop);
-    assert_eq!(
-        completion.usage,
-        TokenUsage {
-            prompt_tokens: 11,
-            completion_tokens: 5
-        }
-    );
+    assert_eq!(completion.usage, TokenUsage { prompt_tokens: 11, completion_tokens: 5 });
     assert!(!completion.cached);
     assert_eq!(request_count(&server).await, 1);
 
     let requests = server.received_requests().await.unwrap_or_default();
-    let authorization = requests[0]
-        .headers
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let authorization =
+        requests[0].headers.get("authorization").and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
     assert_eq!(authorization, format!("Bearer {TEST_KEY}"));
     let body = &request_bodies(&server).await[0];
     assert_eq!(body["model"], MODEL);
@@ -71,19 +56,12 @@ async fn success_returns_text_and_usage() {
 #[tokio::test]
 async fn rate_limit_without_retry_after_is_retried() {
     let server = MockServer::start().await;
-    mount_first(
-        &server,
-        ResponseTemplate::new(429).set_body_json(error_body("Rate limit reached", "requests")),
-        1,
-    )
-    .await;
+    mount_first(&server, ResponseTemplate::new(429).set_body_json(error_body("Rate limit reached", "requests")), 1)
+        .await;
     mount_success(&server, "ok").await;
     let client = stack_for(&server, 3);
 
-    let completion = client
-        .complete(&question("q"))
-        .await
-        .expect("second attempt succeeds");
+    let completion = client.complete(&question("q")).await.expect("second attempt succeeds");
 
     assert_eq!(completion.text, "ok");
     assert_eq!(request_count(&server).await, 2);
@@ -104,19 +82,13 @@ async fn rate_limit_waits_for_retry_after() {
     let client = stack_for(&server, 3);
 
     let started = Instant::now();
-    let completion = client
-        .complete(&question("q"))
-        .await
-        .expect("second attempt succeeds");
+    let completion = client.complete(&question("q")).await.expect("second attempt succeeds");
     let elapsed = started.elapsed();
 
     assert_eq!(completion.text, "ok");
     assert_eq!(request_count(&server).await, 2);
     // Without the header the retry would come after 5 to 10 ms.
-    assert!(
-        elapsed >= Duration::from_millis(950),
-        "retried after {elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(950), "retried after {elapsed:?}");
 }
 
 #[tokio::test]
@@ -140,39 +112,23 @@ async fn retry_after_is_capped() {
         .expect("stack builds");
 
     let started = Instant::now();
-    let completion = client
-        .complete(&question("q"))
-        .await
-        .expect("second attempt succeeds");
+    let completion = client.complete(&question("q")).await.expect("second attempt succeeds");
 
     assert_eq!(completion.text, "ok");
     assert_eq!(request_count(&server).await, 2);
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "the one-hour Retry-After was not capped"
-    );
+    assert!(started.elapsed() < Duration::from_secs(60), "the one-hour Retry-After was not capped");
 }
 
 #[tokio::test]
 async fn persistent_rate_limit_gives_up() {
     let server = MockServer::start().await;
-    mount_first(
-        &server,
-        ResponseTemplate::new(429).set_body_json(error_body("Rate limit reached", "requests")),
-        100,
-    )
-    .await;
+    mount_first(&server, ResponseTemplate::new(429).set_body_json(error_body("Rate limit reached", "requests")), 100)
+        .await;
     let client = stack_for(&server, 2);
 
-    let error = client
-        .complete(&question("q"))
-        .await
-        .expect_err("always 429");
+    let error = client.complete(&question("q")).await.expect_err("always 429");
 
-    assert!(
-        matches!(&error, Error::RetriesExhausted { attempts: 3, .. }),
-        "{error}"
-    );
+    assert!(matches!(&error, Error::RetriesExhausted { attempts: 3, .. }), "{error}");
     assert_eq!(error.http_status(), Some(429));
     assert!(error.to_string().contains("Rate limit reached"), "{error}");
     assert_eq!(request_count(&server).await, 3);
@@ -181,19 +137,11 @@ async fn persistent_rate_limit_gives_up() {
 #[tokio::test]
 async fn server_error_then_success() {
     let server = MockServer::start().await;
-    mount_first(
-        &server,
-        ResponseTemplate::new(500).set_body_string("internal error"),
-        1,
-    )
-    .await;
+    mount_first(&server, ResponseTemplate::new(500).set_body_string("internal error"), 1).await;
     mount_success(&server, "recovered").await;
     let client = stack_for(&server, 3);
 
-    let completion = client
-        .complete(&question("q"))
-        .await
-        .expect("second attempt succeeds");
+    let completion = client.complete(&question("q")).await.expect("second attempt succeeds");
 
     assert_eq!(completion.text, "recovered");
     assert_eq!(request_count(&server).await, 2);
@@ -205,24 +153,16 @@ async fn hang_past_timeout_is_retried_then_fails() {
     Mock::given(method("POST"))
         .and(path(COMPLETIONS_PATH))
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(completion_body("late"))
-                .set_delay(Duration::from_secs(10)),
+            ResponseTemplate::new(200).set_body_json(completion_body("late")).set_delay(Duration::from_secs(10)),
         )
         .mount(&server)
         .await;
     let mut config = config_for(&server);
     config.timeout = Duration::from_millis(200);
-    let client = ClientBuilder::from_config(&config)
-        .expect("valid config")
-        .retry(fast_retry(1))
-        .build()
-        .expect("stack builds");
+    let client =
+        ClientBuilder::from_config(&config).expect("valid config").retry(fast_retry(1)).build().expect("stack builds");
 
-    let error = client
-        .complete(&question("q"))
-        .await
-        .expect_err("server hangs");
+    let error = client.complete(&question("q")).await.expect_err("server hangs");
 
     let Error::RetriesExhausted { attempts, last } = &error else {
         panic!("expected RetriesExhausted, got {error}");
@@ -232,12 +172,10 @@ async fn hang_past_timeout_is_retried_then_fails() {
     assert_eq!(request_count(&server).await, 2);
 }
 
-/// A server on 127.0.0.1 that reads the start of each request and closes the
-/// connection without answering. Returns its base URL and the connection count.
+/// Starts a server on 127.0.0.1 that reads the start of each request and closes the
+/// connection without a response. Returns its base URL and the connection count.
 async fn start_dropping_server() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let address = listener.local_addr().expect("local address");
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = connections.clone();
@@ -260,16 +198,10 @@ async fn dropped_connection_is_retried() {
     let server = MockServer::start().await;
     let mut config = config_for(&server);
     config.base_url = base_url;
-    let client = ClientBuilder::from_config(&config)
-        .expect("valid config")
-        .retry(fast_retry(2))
-        .build()
-        .expect("stack builds");
+    let client =
+        ClientBuilder::from_config(&config).expect("valid config").retry(fast_retry(2)).build().expect("stack builds");
 
-    let error = client
-        .complete(&question("q"))
-        .await
-        .expect_err("connection dropped");
+    let error = client.complete(&question("q")).await.expect_err("connection dropped");
 
     let Error::RetriesExhausted { attempts, last } = &error else {
         panic!("expected RetriesExhausted, got {error}");
@@ -284,9 +216,7 @@ async fn non_json_body_fails_without_retry() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(COMPLETIONS_PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw("<html>proxy login page</html>", "text/html"),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_raw("<html>proxy login page</html>", "text/html"))
         .mount(&server)
         .await;
     let client = stack_for(&server, 3);
@@ -315,27 +245,18 @@ async fn unauthorized_fails_at_once_with_provider_message() {
 
     let error = client.complete(&question("q")).await.expect_err("401");
 
-    let Error::Http {
-        status,
-        message,
-        body,
-        ..
-    } = &error
-    else {
+    let Error::Http { status, message, body, .. } = &error else {
         panic!("expected Http, got {error}");
     };
     assert_eq!(*status, 401);
-    assert!(
-        message.starts_with("Incorrect API key provided"),
-        "{message}"
-    );
+    assert!(message.starts_with("Incorrect API key provided"), "{message}");
     assert!(body.contains("invalid_request_error"), "{body}");
     assert!(error.to_string().contains("Incorrect API key provided"));
     assert_eq!(request_count(&server).await, 1);
 }
 
 #[tokio::test]
-async fn error_body_that_is_not_json_keeps_raw_text() {
+async fn non_json_error_keeps_raw_text() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(COMPLETIONS_PATH))
@@ -368,26 +289,17 @@ async fn server_without_json_mode_falls_back_once() {
         .await;
     mount_success(&server, "{\"answer\": 4}").await;
     let backend = Arc::new(OpenAiClient::new(&config_for(&server)).expect("valid config"));
-    let client = ClientBuilder::new(backend.clone())
-        .retry(fast_retry(3))
-        .build()
-        .expect("stack builds");
+    let client = ClientBuilder::new(backend.clone()).retry(fast_retry(3)).build().expect("stack builds");
     let request = question("2+2?").response_format(ResponseFormat::JsonObject);
 
     let first = client.complete(&request).await.expect("fallback succeeds");
     let after_first = request_count(&server).await;
-    let second = client
-        .complete(&request.clone().rollout(1))
-        .await
-        .expect("plain request");
+    let second = client.complete(&request.clone().rollout(1)).await.expect("plain request");
     let after_second = request_count(&server).await;
 
     assert_eq!(first.text, "{\"answer\": 4}");
     assert_eq!(second.text, "{\"answer\": 4}");
-    assert_eq!(
-        after_first, 2,
-        "one rejected JSON-mode request and one plain resend"
-    );
+    assert_eq!(after_first, 2, "one rejected JSON-mode request and one plain resend");
     assert_eq!(after_second, 3, "the second call skips JSON mode");
     assert!(backend.json_mode_disabled(MODEL));
     let bodies = request_bodies(&server).await;
@@ -408,10 +320,7 @@ async fn json_mode_is_sent_when_supported() {
         .expect("server supports JSON mode");
 
     assert_eq!(request_count(&server).await, 1);
-    assert_eq!(
-        request_bodies(&server).await[0]["response_format"]["type"],
-        "json_object"
-    );
+    assert_eq!(request_bodies(&server).await[0]["response_format"]["type"], "json_object");
 }
 
 #[tokio::test]
@@ -419,17 +328,14 @@ async fn unrelated_bad_request_does_not_drop_json_mode() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(COMPLETIONS_PATH))
-        .respond_with(ResponseTemplate::new(400).set_body_json(error_body(
-            "temperature must be at most 2",
-            "invalid_request_error",
-        )))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(error_body("temperature must be at most 2", "invalid_request_error")),
+        )
         .mount(&server)
         .await;
     let backend = Arc::new(OpenAiClient::new(&config_for(&server)).expect("valid config"));
-    let request = ChatRequest {
-        response_format: ResponseFormat::JsonObject,
-        ..question("q").temperature(5.0)
-    };
+    let request = ChatRequest { response_format: ResponseFormat::JsonObject, ..question("q").temperature(5.0) };
 
     let error = backend.complete(&request).await.expect_err("400");
 
@@ -444,11 +350,32 @@ async fn model_override_is_sent() {
     mount_success(&server, "ok").await;
     let client = stack_for(&server, 0);
 
-    let completion = client
-        .complete(&question("q").model("other-model"))
-        .await
-        .expect("200");
+    let completion = client.complete(&question("q").model("other-model")).await.expect("200");
 
     assert_eq!(completion.model, "other-model");
     assert_eq!(request_bodies(&server).await[0]["model"], "other-model");
+}
+
+#[tokio::test]
+async fn echoed_key_is_redacted_from_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMPLETIONS_PATH))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_string(format!("proxy rejected header Authorization: Bearer {TEST_KEY}")),
+        )
+        .mount(&server)
+        .await;
+    let client = stack_for(&server, 3);
+
+    let error = client.complete(&question("q")).await.expect_err("403");
+
+    let Error::Http { body, message, .. } = &error else {
+        panic!("expected Http, got {error}");
+    };
+    assert!(body.contains("Bearer <redacted>"), "{body}");
+    assert!(!message.contains(TEST_KEY), "{message}");
+    assert!(!format!("{error:?}").contains(TEST_KEY));
+    assert_eq!(request_count(&server).await, 1);
 }

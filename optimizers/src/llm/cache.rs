@@ -57,9 +57,10 @@ pub fn request_key(request: &ChatRequest, model: &str) -> String {
         response_format: request.response_format,
         rollout: request.rollout,
     };
-    // Serializing plain strings, numbers and unit enums cannot fail; an empty key would
-    // only make every such request share one entry.
-    let canonical = serde_json::to_vec(&fields).unwrap_or_default();
+    // serde_json does not fail on strings, numbers (non-finite floats become null) and
+    // unit enums. The `Debug` text is a distinct fallback, so a failure could never
+    // make different requests share a key.
+    let canonical = serde_json::to_vec(&fields).unwrap_or_else(|_| format!("{model:?} {request:?}").into_bytes());
     blake3::hash(&canonical).to_hex().to_string()
 }
 
@@ -90,14 +91,8 @@ impl DiskCache {
     /// [`Error::Io`] when the directory cannot be created.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        Ok(Self {
-            dir,
-            temp_counter: AtomicU64::new(0),
-        })
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+        Ok(Self { dir, temp_counter: AtomicU64::new(0) })
     }
 
     /// Returns the cache directory.
@@ -105,7 +100,7 @@ impl DiskCache {
         &self.dir
     }
 
-    /// Returns the file that holds the entry for `key`.
+    /// Returns the path of the entry file for `key`.
     pub fn entry_path(&self, key: &str) -> PathBuf {
         let shard = key.get(..2).unwrap_or("00");
         self.dir.join(shard).join(format!("{key}.json"))
@@ -150,17 +145,9 @@ impl DiskCache {
         let shard_dir = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(shard_dir).map_err(io_error(shard_dir))?;
 
-        let entry = CacheEntry {
-            key: key.to_owned(),
-            completion: Completion {
-                cached: false,
-                ..completion.clone()
-            },
-        };
-        let bytes = serde_json::to_vec_pretty(&entry).map_err(|source| Error::Json {
-            context: format!("cache entry {key}"),
-            source,
-        })?;
+        let entry = CacheEntry { key: key.to_owned(), completion: Completion { cached: false, ..completion.clone() } };
+        let bytes = serde_json::to_vec_pretty(&entry)
+            .map_err(|source| Error::Json { context: format!("cache entry {key}"), source })?;
 
         let counter = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         let temp_path = shard_dir.join(format!(".{key}.{}.{counter}.tmp", std::process::id()));
@@ -178,7 +165,7 @@ impl DiskCache {
     }
 }
 
-/// A layer that answers repeated requests from a [`DiskCache`] and stores new replies.
+/// A layer that serves repeated requests from a [`DiskCache`] and stores new replies.
 ///
 /// A hit sends nothing and returns the stored completion with `cached: true` and
 /// `cost_usd: 0.0`. Only successful replies are stored. A failed write is logged at
@@ -186,22 +173,14 @@ impl DiskCache {
 #[derive(Debug)]
 pub struct CachedClient {
     inner: Arc<dyn LlmClient>,
-    cache: DiskCache,
+    cache: Arc<DiskCache>,
     usage: Option<Arc<UsageTracker>>,
 }
 
 impl CachedClient {
     /// Wraps `inner`. When `usage` is given, every hit is counted there as a cached call.
-    pub fn new(
-        inner: Arc<dyn LlmClient>,
-        cache: DiskCache,
-        usage: Option<Arc<UsageTracker>>,
-    ) -> Self {
-        Self {
-            inner,
-            cache,
-            usage,
-        }
+    pub fn new(inner: Arc<dyn LlmClient>, cache: DiskCache, usage: Option<Arc<UsageTracker>>) -> Self {
+        Self { inner, cache: Arc::new(cache), usage }
     }
 
     /// Returns the underlying cache.
@@ -232,10 +211,19 @@ impl LlmClient for CachedClient {
         debug!(model, key, "cache miss");
 
         let completion = self.inner.complete(request).await?;
-        if !completion.cached
-            && let Err(error) = self.cache.put(&key, &completion)
-        {
-            warn!(model, key, %error, "completion could not be cached");
+        if completion.cached {
+            return Ok(completion);
+        }
+
+        // The write syncs the file to disk, so it runs off the async worker threads.
+        let cache = self.cache.clone();
+        let entry = completion.clone();
+        let write_key = key.clone();
+        let written = tokio::task::spawn_blocking(move || cache.put(&write_key, &entry)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(model, key, %error, "completion could not be cached"),
+            Err(error) => warn!(model, key, %error, "cache write task failed"),
         }
         Ok(completion)
     }
@@ -259,10 +247,7 @@ mod tests {
             request_key(&request().seed(1), "m"),
             request_key(&request().response_format(ResponseFormat::JsonObject), "m"),
             request_key(&request().rollout(1), "m"),
-            request_key(
-                &ChatRequest::new(vec![Message::user("s"), Message::user("u")]),
-                "m",
-            ),
+            request_key(&ChatRequest::new(vec![Message::user("s"), Message::user("u")]), "m"),
         ];
 
         for (index, variant) in variants.iter().enumerate() {
@@ -293,9 +278,7 @@ mod tests {
     fn corrupt_entry_is_a_miss() {
         let dir = tempfile::tempdir().expect("temp dir");
         let cache = DiskCache::open(dir.path()).expect("open cache");
-        cache
-            .put("abcdef", &Completion::from_text("m", "hello"))
-            .expect("write entry");
+        cache.put("abcdef", &Completion::from_text("m", "hello")).expect("write entry");
         let path = cache.entry_path("abcdef");
         let bytes = std::fs::read(&path).expect("entry");
         std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("truncate");

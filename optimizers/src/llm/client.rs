@@ -29,7 +29,7 @@ use crate::llm::message::{ChatRequest, Completion};
 /// ```
 #[async_trait]
 pub trait LlmClient: Send + Sync + std::fmt::Debug {
-    /// The model used for requests whose [`ChatRequest::model`] is `None`.
+    /// Returns the model used for requests whose [`ChatRequest::model`] is `None`.
     fn default_model(&self) -> &str;
 
     /// Sends one chat completion request and returns the reply.

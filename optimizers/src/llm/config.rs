@@ -82,19 +82,10 @@ impl LlmConfig {
     /// # Errors
     ///
     /// [`Error::InvalidSetting`] when `base_url` is not an http or https URL.
-    pub fn new(
-        base_url: impl Into<String>,
-        api_key: impl Into<String>,
-        model: impl Into<String>,
-    ) -> Result<Self> {
+    pub fn new(base_url: impl Into<String>, api_key: impl Into<String>, model: impl Into<String>) -> Result<Self> {
         let base_url = base_url.into();
         validate_base_url("base_url", &base_url)?;
-        Ok(Self {
-            base_url,
-            api_key: ApiKey::new(api_key),
-            model: model.into(),
-            timeout: DEFAULT_TIMEOUT,
-        })
+        Ok(Self { base_url, api_key: ApiKey::new(api_key), model: model.into(), timeout: DEFAULT_TIMEOUT })
     }
 
     /// Reads `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `OPTO_MODEL` (or `OPENAI_MODEL`)
@@ -138,19 +129,11 @@ impl LlmConfig {
     /// # Errors
     ///
     /// As [`LlmConfig::from_file`].
-    pub fn from_file_with_lookup(
-        path: &Path,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self> {
-        let file_error = |reason: String| Error::ConfigFile {
-            path: path.to_path_buf(),
-            reason,
-        };
+    pub fn from_file_with_lookup(path: &Path, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let file_error = |reason: String| Error::ConfigFile { path: path.to_path_buf(), reason };
         let text = std::fs::read_to_string(path).map_err(|error| file_error(error.to_string()))?;
 
-        let is_json = path
-            .extension()
-            .is_some_and(|extension| extension == "json");
+        let is_json = path.extension().is_some_and(|extension| extension == "json");
         let contents: ConfigFileContents = if is_json {
             serde_json::from_str(&text).map_err(|error| file_error(error.to_string()))?
         } else {
@@ -168,16 +151,12 @@ impl LlmConfig {
         let non_empty = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let missing = |variable: &str, key: &str, example: &str| {
             let hint = match path {
-                Some(path) => format!(
-                    "set `{key}` in {} or the environment variable {variable}, e.g. {example}",
-                    path.display()
-                ),
+                Some(path) => {
+                    format!("set `{key}` in {} or the environment variable {variable}, e.g. {example}", path.display())
+                }
                 None => format!("set the environment variable, e.g. {variable}={example}"),
             };
-            Error::MissingSetting {
-                name: variable.to_owned(),
-                hint,
-            }
+            Error::MissingSetting { name: variable.to_owned(), hint }
         };
 
         let base_url = contents
@@ -189,13 +168,7 @@ impl LlmConfig {
         let api_key = contents
             .api_key
             .or_else(|| non_empty(API_KEY_VAR))
-            .ok_or_else(|| {
-                missing(
-                    API_KEY_VAR,
-                    "api_key",
-                    "sk-... (any value for a local server)",
-                )
-            })?;
+            .ok_or_else(|| missing(API_KEY_VAR, "api_key", "sk-... (any value for a local server)"))?;
 
         let model = contents
             .model
@@ -205,9 +178,7 @@ impl LlmConfig {
 
         let timeout = match contents.timeout_secs {
             None => DEFAULT_TIMEOUT,
-            Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
-                Duration::from_secs_f64(seconds)
-            }
+            Some(seconds) if seconds.is_finite() && seconds > 0.0 => Duration::from_secs_f64(seconds),
             Some(seconds) => {
                 return Err(Error::InvalidSetting {
                     name: "timeout_secs".to_owned(),
@@ -217,31 +188,16 @@ impl LlmConfig {
             }
         };
 
-        Ok(Self {
-            base_url,
-            api_key: ApiKey::new(api_key),
-            model,
-            timeout,
-        })
+        Ok(Self { base_url, api_key: ApiKey::new(api_key), model, timeout })
     }
 }
 
 fn validate_base_url(name: &str, base_url: &str) -> Result<()> {
-    let invalid = |reason: String| Error::InvalidSetting {
-        name: name.to_owned(),
-        value: base_url.to_owned(),
-        reason,
-    };
-    let url = reqwest::Url::parse(base_url).map_err(|error| {
-        invalid(format!(
-            "{error}; expected an http or https URL such as http://127.0.0.1:8080/v1"
-        ))
-    })?;
+    let invalid = |reason: String| Error::InvalidSetting { name: name.to_owned(), value: base_url.to_owned(), reason };
+    let url = reqwest::Url::parse(base_url)
+        .map_err(|error| invalid(format!("{error}; expected an http or https URL such as http://127.0.0.1:8080/v1")))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(invalid(format!(
-            "scheme `{}` is not supported; use http or https",
-            url.scheme()
-        )));
+        return Err(invalid(format!("scheme `{}` is not supported; use http or https", url.scheme())));
     }
     Ok(())
 }
@@ -253,20 +209,15 @@ mod tests {
     use super::*;
 
     fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
         move |name| map.get(name).cloned()
     }
 
     #[test]
     fn env_with_all_settings() {
-        let lookup = lookup_from(&[
-            (BASE_URL_VAR, "http://127.0.0.1:9/v1"),
-            (API_KEY_VAR, "sk-test"),
-            (MODEL_VAR, "small"),
-        ]);
+        let lookup =
+            lookup_from(&[(BASE_URL_VAR, "http://127.0.0.1:9/v1"), (API_KEY_VAR, "sk-test"), (MODEL_VAR, "small")]);
 
         let config = LlmConfig::from_lookup(lookup).expect("complete environment");
 
@@ -293,22 +244,9 @@ mod tests {
     fn missing_settings_name_the_variable() {
         let cases = [
             (vec![(API_KEY_VAR, "k"), (MODEL_VAR, "m")], BASE_URL_VAR),
-            (
-                vec![(BASE_URL_VAR, "http://127.0.0.1:9"), (MODEL_VAR, "m")],
-                API_KEY_VAR,
-            ),
-            (
-                vec![(BASE_URL_VAR, "http://127.0.0.1:9"), (API_KEY_VAR, "k")],
-                MODEL_VAR,
-            ),
-            (
-                vec![
-                    (BASE_URL_VAR, "http://127.0.0.1:9"),
-                    (API_KEY_VAR, " "),
-                    (MODEL_VAR, "m"),
-                ],
-                API_KEY_VAR,
-            ),
+            (vec![(BASE_URL_VAR, "http://127.0.0.1:9"), (MODEL_VAR, "m")], API_KEY_VAR),
+            (vec![(BASE_URL_VAR, "http://127.0.0.1:9"), (API_KEY_VAR, "k")], MODEL_VAR),
+            (vec![(BASE_URL_VAR, "http://127.0.0.1:9"), (API_KEY_VAR, " "), (MODEL_VAR, "m")], API_KEY_VAR),
         ];
 
         for (pairs, expected) in cases {
@@ -324,11 +262,7 @@ mod tests {
 
     #[test]
     fn invalid_base_url_is_rejected() {
-        let lookup = lookup_from(&[
-            (BASE_URL_VAR, "ftp://example.invalid"),
-            (API_KEY_VAR, "k"),
-            (MODEL_VAR, "m"),
-        ]);
+        let lookup = lookup_from(&[(BASE_URL_VAR, "ftp://example.invalid"), (API_KEY_VAR, "k"), (MODEL_VAR, "m")]);
 
         let error = LlmConfig::from_lookup(lookup).expect_err("ftp is not http");
 
@@ -339,11 +273,8 @@ mod tests {
     fn toml_file_wins_over_env() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("llm.toml");
-        std::fs::write(
-            &path,
-            "base_url = \"http://127.0.0.1:1/v1\"\nmodel = \"file-model\"\ntimeout_secs = 2.5\n",
-        )
-        .expect("write config");
+        std::fs::write(&path, "base_url = \"http://127.0.0.1:1/v1\"\nmodel = \"file-model\"\ntimeout_secs = 2.5\n")
+            .expect("write config");
         let lookup = lookup_from(&[(API_KEY_VAR, "sk-env"), (MODEL_VAR, "env-model")]);
 
         let config = LlmConfig::from_file_with_lookup(&path, lookup).expect("valid file");
@@ -358,11 +289,7 @@ mod tests {
     fn json_file_missing_key_names_file_and_variable() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("llm.json");
-        std::fs::write(
-            &path,
-            r#"{"base_url": "http://127.0.0.1:1/v1", "model": "m"}"#,
-        )
-        .expect("write config");
+        std::fs::write(&path, r#"{"base_url": "http://127.0.0.1:1/v1", "model": "m"}"#).expect("write config");
 
         let error = LlmConfig::from_file_with_lookup(&path, |_| None).expect_err("no key");
 

@@ -38,7 +38,7 @@ pub struct RateLimits {
 ///
 /// A taker subtracts its amount at once and, if that leaves the bucket negative, sleeps
 /// until the refill has covered the debt. So waiters are served in the order they
-/// arrived and nobody busy-waits.
+/// arrived and no caller busy-waits.
 #[derive(Debug)]
 struct TokenBucket {
     capacity: f64,
@@ -58,10 +58,7 @@ impl TokenBucket {
         Self {
             capacity,
             per_second: capacity / 60.0,
-            state: Mutex::new(BucketState {
-                available: capacity,
-                updated: Instant::now(),
-            }),
+            state: Mutex::new(BucketState { available: capacity, updated: Instant::now() }),
         }
     }
 
@@ -109,12 +106,8 @@ impl RateLimitedClient {
     pub fn new(inner: Arc<dyn LlmClient>, limits: RateLimits) -> Self {
         Self {
             inner,
-            concurrency: limits
-                .max_concurrency
-                .map(|permits| Semaphore::new(permits.max(1))),
-            requests: limits
-                .requests_per_minute
-                .map(|rate| TokenBucket::per_minute(u64::from(rate))),
+            concurrency: limits.max_concurrency.map(|permits| Semaphore::new(permits.max(1))),
+            requests: limits.requests_per_minute.map(|rate| TokenBucket::per_minute(u64::from(rate))),
             tokens: limits.tokens_per_minute.map(TokenBucket::per_minute),
         }
     }
@@ -138,8 +131,7 @@ impl LlmClient for RateLimitedClient {
         if let Some(bucket) = &self.requests {
             wait = wait.max(bucket.take(1.0));
         }
-        let estimate =
-            request.estimated_prompt_tokens() + u64::from(request.max_tokens.unwrap_or(0));
+        let estimate = request.estimated_prompt_tokens() + u64::from(request.max_tokens.unwrap_or(0));
         if let Some(bucket) = &self.tokens {
             wait = wait.max(bucket.take(estimate as f64));
         }

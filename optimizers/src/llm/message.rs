@@ -1,4 +1,4 @@
-//! Chat requests and completions as the rest of the crate sees them.
+//! Chat requests and completions, independent of any provider's wire format.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub enum Role {
 /// One message of a chat conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Message {
-    /// Who wrote the message.
+    /// The author.
     pub role: Role,
     /// The message text.
     pub content: String,
@@ -26,26 +26,17 @@ pub struct Message {
 impl Message {
     /// Creates a system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::System,
-            content: content.into(),
-        }
+        Self { role: Role::System, content: content.into() }
     }
 
     /// Creates a user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::User,
-            content: content.into(),
-        }
+        Self { role: Role::User, content: content.into() }
     }
 
     /// Creates an assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::Assistant,
-            content: content.into(),
-        }
+        Self { role: Role::Assistant, content: content.into() }
     }
 }
 
@@ -92,18 +83,15 @@ pub struct ChatRequest {
     /// The reply format.
     pub response_format: ResponseFormat,
     /// The sample number of an otherwise identical request. It is never sent to the
-    /// server; it only makes the cache key differ, so that rollout 1 gets a fresh
-    /// sample while rollout 0 stays cached.
+    /// server. It only changes the cache key, so rollout 1 gets a fresh sample while
+    /// rollout 0 stays cached.
     pub rollout: u32,
 }
 
 impl ChatRequest {
     /// Creates a request with the given messages and default settings.
     pub fn new(messages: Vec<Message>) -> Self {
-        Self {
-            messages,
-            ..Self::default()
-        }
+        Self { messages, ..Self::default() }
     }
 
     /// Sets the model, overriding the client's default.
@@ -158,14 +146,11 @@ impl ChatRequest {
     ///
     /// The limiter and the budget use this before the server reports real counts.
     pub fn estimated_prompt_tokens(&self) -> u64 {
-        self.messages
-            .iter()
-            .map(|message| message.content.len() as u64 / 4 + 4)
-            .sum()
+        self.messages.iter().map(|message| message.content.len() as u64 / 4 + 4).sum()
     }
 }
 
-/// Why the model stopped generating.
+/// The reason the model stopped generating.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
@@ -204,7 +189,7 @@ pub struct Completion {
     pub model: String,
     /// The reply text.
     pub text: String,
-    /// Why generation stopped.
+    /// The reason generation stopped.
     pub finish_reason: FinishReason,
     /// Token counts reported by the server when the reply was generated.
     pub usage: TokenUsage,

@@ -53,11 +53,7 @@ pub struct MockClient {
 impl MockClient {
     /// Creates a mock with `model` as its default model and an empty queue.
     pub fn new(model: impl Into<String>) -> Self {
-        Self {
-            model: model.into(),
-            queue: Mutex::new(VecDeque::new()),
-            requests: Mutex::new(Vec::new()),
-        }
+        Self { model: model.into(), queue: Mutex::new(VecDeque::new()), requests: Mutex::new(Vec::new()) }
     }
 
     /// Queues a text reply.
@@ -70,9 +66,7 @@ impl MockClient {
     /// Queues a complete [`Completion`], returned as given.
     #[must_use]
     pub fn reply_completion(self, completion: Completion) -> Self {
-        self.queue
-            .lock()
-            .push_back(Scripted::Completion(completion));
+        self.queue.lock().push_back(Scripted::Completion(completion));
         self
     }
 
@@ -86,6 +80,11 @@ impl MockClient {
     /// Queues a text reply on a shared mock.
     pub fn push_reply(&self, text: impl Into<String>) {
         self.queue.lock().push_back(Scripted::Text(text.into()));
+    }
+
+    /// Queues a complete [`Completion`] on a shared mock.
+    pub fn push_reply_completion(&self, completion: Completion) {
+        self.queue.lock().push_back(Scripted::Completion(completion));
     }
 
     /// Queues an error on a shared mock.
@@ -124,10 +123,7 @@ impl LlmClient for MockClient {
                     prompt_tokens: request.estimated_prompt_tokens(),
                     completion_tokens: text.len() as u64 / 4 + 1,
                 };
-                Ok(Completion {
-                    usage,
-                    ..Completion::from_text(request.model_or(&self.model), text)
-                })
+                Ok(Completion { usage, ..Completion::from_text(request.model_or(&self.model), text) })
             }
             Some(Scripted::Completion(completion)) => Ok(completion),
             Some(Scripted::Error(error)) => Err(error),

@@ -11,10 +11,9 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
-    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequest, CreateChatCompletionResponse, FinishReason as OpenAiFinishReason,
-    ResponseFormat as OpenAiResponseFormat,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+    ChatCompletionRequestUserMessage, CreateChatCompletionRequest, CreateChatCompletionResponse,
+    FinishReason as OpenAiFinishReason, ResponseFormat as OpenAiResponseFormat,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -23,12 +22,10 @@ use tracing::{Instrument, debug_span, warn};
 
 use crate::error::{Error, Result};
 use crate::llm::client::LlmClient;
-use crate::llm::config::LlmConfig;
-use crate::llm::message::{
-    ChatRequest, Completion, FinishReason, ResponseFormat, Role, TokenUsage,
-};
+use crate::llm::config::{ApiKey, LlmConfig};
+use crate::llm::message::{ChatRequest, Completion, FinishReason, ResponseFormat, Role, TokenUsage};
 
-/// Longest provider message kept in [`Error::Http::message`]; the whole body stays in
+/// Maximum length in characters of the provider message kept in [`Error::Http::message`]; the whole body stays in
 /// [`Error::Http::body`].
 const MAX_MESSAGE_CHARS: usize = 2000;
 
@@ -57,6 +54,7 @@ const MAX_MESSAGE_CHARS: usize = 2000;
 /// ```
 pub struct OpenAiClient {
     client: async_openai::Client<OpenAIConfig>,
+    api_key: ApiKey,
     model: String,
     timeout: Duration,
     models_without_json_mode: Mutex<HashSet<String>>,
@@ -80,10 +78,8 @@ impl OpenAiClient {
     /// [`Error::InvalidSetting`] when the HTTP client cannot be built (for example when
     /// no TLS backend can be loaded).
     pub fn new(config: &LlmConfig) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|error| Error::InvalidSetting {
+        let http =
+            reqwest::Client::builder().timeout(config.timeout).build().map_err(|error| Error::InvalidSetting {
                 name: "http client".to_owned(),
                 value: config.base_url.clone(),
                 reason: format!("the HTTP client could not be built: {error}"),
@@ -92,11 +88,12 @@ impl OpenAiClient {
         let openai_config = OpenAIConfig::new()
             .with_api_base(config.base_url.trim_end_matches('/'))
             .with_api_key(config.api_key.expose());
-        let client = async_openai::Client::build(http.clone(), openai_config)
-            .with_http_service(PlainTransport { http });
+        let client =
+            async_openai::Client::build(http.clone(), openai_config).with_http_service(PlainTransport { http });
 
         Ok(Self {
             client,
+            api_key: config.api_key.clone(),
             model: config.model.clone(),
             timeout: config.timeout,
             models_without_json_mode: Mutex::new(HashSet::new()),
@@ -109,12 +106,7 @@ impl OpenAiClient {
         self.models_without_json_mode.lock().contains(model)
     }
 
-    async fn send(
-        &self,
-        request: &ChatRequest,
-        model: &str,
-        json_mode: bool,
-    ) -> Result<Completion> {
+    async fn send(&self, request: &ChatRequest, model: &str, json_mode: bool) -> Result<Completion> {
         let body = to_openai_request(request, model, json_mode)?;
         let response = self
             .client
@@ -122,7 +114,7 @@ impl OpenAiClient {
             .create(body)
             .instrument(debug_span!("llm.http", model, json_mode))
             .await
-            .map_err(|error| map_openai_error(error, self.timeout))?;
+            .map_err(|error| redact_key(map_openai_error(error, self.timeout), &self.api_key))?;
         from_openai_response(response, model)
     }
 }
@@ -135,8 +127,7 @@ impl LlmClient for OpenAiClient {
 
     async fn complete(&self, request: &ChatRequest) -> Result<Completion> {
         let model = request.model_or(&self.model);
-        let json_mode = request.response_format == ResponseFormat::JsonObject
-            && !self.json_mode_disabled(model);
+        let json_mode = request.response_format == ResponseFormat::JsonObject && !self.json_mode_disabled(model);
 
         match self.send(request, model, json_mode).await {
             Err(error) if json_mode && rejects_json_mode(&error) => {
@@ -146,9 +137,7 @@ impl LlmClient for OpenAiClient {
                     "server rejected response_format json_object; resending without it and \
                      skipping it for this model from now on"
                 );
-                self.models_without_json_mode
-                    .lock()
-                    .insert(model.to_owned());
+                self.models_without_json_mode.lock().insert(model.to_owned());
                 self.send(request, model, false).await
             }
             outcome => outcome,
@@ -164,11 +153,7 @@ fn rejects_json_mode(error: &Error) -> bool {
     matches!(status, 400 | 422) && (body.contains("response_format") || body.contains("json"))
 }
 
-fn to_openai_request(
-    request: &ChatRequest,
-    model: &str,
-    json_mode: bool,
-) -> Result<CreateChatCompletionRequest> {
+fn to_openai_request(request: &ChatRequest, model: &str, json_mode: bool) -> Result<CreateChatCompletionRequest> {
     if request.messages.is_empty() {
         return Err(Error::InvalidRequest {
             reason: "the request has no messages; add at least one user message".to_owned(),
@@ -182,21 +167,15 @@ fn to_openai_request(
             let content = message.content.clone();
             match message.role {
                 Role::System => ChatCompletionRequestSystemMessage::from(
-                    async_openai::types::chat::ChatCompletionRequestSystemMessageContent::from(
-                        content,
-                    ),
+                    async_openai::types::chat::ChatCompletionRequestSystemMessageContent::from(content),
                 )
                 .into(),
                 Role::User => ChatCompletionRequestUserMessage::from(
-                    async_openai::types::chat::ChatCompletionRequestUserMessageContent::from(
-                        content,
-                    ),
+                    async_openai::types::chat::ChatCompletionRequestUserMessageContent::from(content),
                 )
                 .into(),
                 Role::Assistant => ChatCompletionRequestAssistantMessage::from(
-                    async_openai::types::chat::ChatCompletionRequestAssistantMessageContent::from(
-                        content,
-                    ),
+                    async_openai::types::chat::ChatCompletionRequestAssistantMessageContent::from(content),
                 )
                 .into(),
             }
@@ -231,50 +210,49 @@ fn from_openai_response(response: CreateChatCompletionResponse, model: &str) -> 
         .unwrap_or_default();
 
     let Some(choice) = response.choices.into_iter().next() else {
-        return Err(Error::InvalidResponse {
-            reason: "the completion has no choices".to_owned(),
-            raw: String::new(),
-        });
+        return Err(Error::InvalidResponse { reason: "the completion has no choices".to_owned(), raw: String::new() });
     };
 
     let finish_reason = match choice.finish_reason {
         Some(OpenAiFinishReason::Stop) => FinishReason::Stop,
         Some(OpenAiFinishReason::Length) => FinishReason::Length,
         Some(OpenAiFinishReason::ContentFilter) => FinishReason::ContentFilter,
-        Some(OpenAiFinishReason::ToolCalls | OpenAiFinishReason::FunctionCall) => {
-            FinishReason::ToolCalls
-        }
+        Some(OpenAiFinishReason::ToolCalls | OpenAiFinishReason::FunctionCall) => FinishReason::ToolCalls,
         None => FinishReason::Unknown,
     };
-    let text = choice
-        .message
-        .content
-        .or(choice.message.refusal)
-        .unwrap_or_default();
+    let text = choice.message.content.or(choice.message.refusal).unwrap_or_default();
 
-    Ok(Completion {
-        model: model.to_owned(),
-        text,
-        finish_reason,
-        usage,
-        cost_usd: 0.0,
-        cached: false,
-    })
+    Ok(Completion { model: model.to_owned(), text, finish_reason, usage, cost_usd: 0.0, cached: false })
+}
+
+/// Replaces the API key in the text of `error` with `<redacted>`, because some proxies
+/// echo request headers in their error bodies and errors end up in logs.
+fn redact_key(error: Error, api_key: &ApiKey) -> Error {
+    let key = api_key.expose();
+    if key.is_empty() {
+        return error;
+    }
+    let redact = |text: String| text.replace(key, "<redacted>");
+    match error {
+        Error::Http { status, message, body, retry_after } => {
+            Error::Http { status, message: redact(message), body: redact(body), retry_after }
+        }
+        Error::InvalidResponse { reason, raw } => Error::InvalidResponse { reason: redact(reason), raw: redact(raw) },
+        Error::Connection { reason } => Error::Connection { reason: redact(reason) },
+        other => other,
+    }
 }
 
 fn map_openai_error(error: OpenAIError, timeout: Duration) -> Error {
     match error {
         OpenAIError::Boxed(boxed) => match boxed.downcast::<HttpStatusError>() {
             Ok(status_error) => status_error.into_error(),
-            Err(other) => Error::Connection {
-                reason: error_chain(other.as_ref()),
-            },
+            Err(other) => Error::Connection { reason: error_chain(other.as_ref()) },
         },
         OpenAIError::Reqwest(error) => map_transport_error(&error, timeout),
-        OpenAIError::JSONDeserialize(error, raw) => Error::InvalidResponse {
-            reason: format!("the body is not a chat completion ({error})"),
-            raw,
-        },
+        OpenAIError::JSONDeserialize(error, raw) => {
+            Error::InvalidResponse { reason: format!("the body is not a chat completion ({error})"), raw }
+        }
         OpenAIError::ApiError(api_error) => Error::Http {
             status: api_error.status_code.as_u16(),
             message: api_error.api_error.message.clone(),
@@ -282,20 +260,12 @@ fn map_openai_error(error: OpenAIError, timeout: Duration) -> Error {
             retry_after: None,
         },
         OpenAIError::InvalidArgument(reason) => Error::InvalidRequest { reason },
-        other => Error::Connection {
-            reason: other.to_string(),
-        },
+        other => Error::Connection { reason: other.to_string() },
     }
 }
 
 fn map_transport_error(error: &reqwest::Error, timeout: Duration) -> Error {
-    if error.is_timeout() {
-        Error::Timeout { timeout }
-    } else {
-        Error::Connection {
-            reason: error_chain(error),
-        }
-    }
+    if error.is_timeout() { Error::Timeout { timeout } } else { Error::Connection { reason: error_chain(error) } }
 }
 
 /// Joins an error and its sources, because reqwest's top-level message ("error sending
@@ -312,8 +282,8 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// A non-success response, read in the transport so that the status, the
-/// `Retry-After` header and the raw body survive; `async-openai` 0.43 drops the
-/// header and, for a non-JSON 4xx body, the status.
+/// `Retry-After` header and the raw body survive. `async-openai` 0.43 drops the
+/// header, and for a non-JSON 4xx body it also drops the status.
 #[derive(Debug)]
 struct HttpStatusError {
     status: u16,
@@ -371,8 +341,7 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
-type TransportFuture =
-    Pin<Box<dyn Future<Output = std::result::Result<reqwest::Response, OpenAIError>> + Send>>;
+type TransportFuture = Pin<Box<dyn Future<Output = std::result::Result<reqwest::Response, OpenAIError>> + Send>>;
 
 /// The transport under `async-openai`: one attempt, no retry, and non-success statuses
 /// turned into [`HttpStatusError`].
@@ -386,10 +355,7 @@ impl tower::Service<HttpRequestFactory> for PlainTransport {
     type Error = OpenAIError;
     type Future = TransportFuture;
 
-    fn poll_ready(
-        &mut self,
-        _context: &mut Context<'_>,
-    ) -> Poll<std::result::Result<(), OpenAIError>> {
+    fn poll_ready(&mut self, _context: &mut Context<'_>) -> Poll<std::result::Result<(), OpenAIError>> {
         Poll::Ready(Ok(()))
     }
 
@@ -411,11 +377,7 @@ impl tower::Service<HttpRequestFactory> for PlainTransport {
             let status = response.status().as_u16();
             let retry_after = parse_retry_after(response.headers());
             let body = response.text().await.map_err(OpenAIError::Reqwest)?;
-            Err(OpenAIError::Boxed(Box::new(HttpStatusError {
-                status,
-                retry_after,
-                body,
-            })))
+            Err(OpenAIError::Boxed(Box::new(HttpStatusError { status, retry_after, body })))
         })
     }
 }
@@ -427,10 +389,7 @@ mod tests {
     #[test]
     fn provider_message_forms() {
         let cases = [
-            (
-                r#"{"error":{"message":"bad key","type":"auth"}}"#,
-                "bad key",
-            ),
+            (r#"{"error":{"message":"bad key","type":"auth"}}"#, "bad key"),
             (r#"{"error":"model not loaded"}"#, "model not loaded"),
             (r#"{"message":"slow down"}"#, "slow down"),
             ("<html>gateway</html>\n", "<html>gateway</html>"),
@@ -448,17 +407,9 @@ mod tests {
         assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(2)));
 
         headers.insert(RETRY_AFTER, "0.5".parse().expect("header value"));
-        assert_eq!(
-            parse_retry_after(&headers),
-            Some(Duration::from_millis(500))
-        );
+        assert_eq!(parse_retry_after(&headers), Some(Duration::from_millis(500)));
 
-        headers.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT"
-                .parse()
-                .expect("header value"),
-        );
+        headers.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("header value"));
         assert_eq!(parse_retry_after(&headers), None);
 
         headers.insert(RETRY_AFTER, "-3".parse().expect("header value"));
@@ -495,9 +446,6 @@ mod tests {
         assert_eq!(json["max_tokens"], 7);
         assert_eq!(json["seed"], 3);
         assert_eq!(json["response_format"]["type"], "json_object");
-        assert!(
-            json.get("rollout").is_none(),
-            "rollout must stay client-side"
-        );
+        assert!(json.get("rollout").is_none(), "rollout must stay client-side");
     }
 }

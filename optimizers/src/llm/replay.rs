@@ -27,7 +27,7 @@ struct RecordedExchange {
 
 /// A layer that appends every successful exchange of the client it wraps to a JSON
 /// Lines file: the request hash, the model, the request and the completion. The file
-/// holds the prompt and reply text but never the API key.
+/// contains the prompt and reply text but never the API key.
 #[derive(Debug)]
 pub struct RecordingClient {
     inner: Arc<dyn LlmClient>,
@@ -47,15 +47,8 @@ impl RecordingClient {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-        Ok(Self {
-            inner,
-            path,
-            file: Mutex::new(file),
-        })
+            .map_err(|source| Error::Io { path: path.clone(), source })?;
+        Ok(Self { inner, path, file: Mutex::new(file) })
     }
 
     /// Returns the record file.
@@ -64,19 +57,11 @@ impl RecordingClient {
     }
 
     fn append(&self, exchange: &RecordedExchange) -> Result<()> {
-        let mut line = serde_json::to_vec(exchange).map_err(|source| Error::Json {
-            context: format!("record of request {}", exchange.key),
-            source,
-        })?;
+        let mut line = serde_json::to_vec(exchange)
+            .map_err(|source| Error::Json { context: format!("record of request {}", exchange.key), source })?;
         line.push(b'\n');
         // One `write_all` of a whole line, so lines of concurrent calls never interleave.
-        self.file
-            .lock()
-            .write_all(&line)
-            .map_err(|source| Error::Io {
-                path: self.path.clone(),
-                source,
-            })
+        self.file.lock().write_all(&line).map_err(|source| Error::Io { path: self.path.clone(), source })
     }
 }
 
@@ -90,12 +75,8 @@ impl LlmClient for RecordingClient {
         let completion = self.inner.complete(request).await?;
 
         let model = request.model_or(self.inner.default_model()).to_owned();
-        let exchange = RecordedExchange {
-            key: request_key(request, &model),
-            model,
-            request: request.clone(),
-            completion,
-        };
+        let exchange =
+            RecordedExchange { key: request_key(request, &model), model, request: request.clone(), completion };
         if let Err(error) = self.append(&exchange) {
             warn!(%error, "exchange could not be recorded");
         }
@@ -103,7 +84,7 @@ impl LlmClient for RecordingClient {
     }
 }
 
-/// A client that answers from a file written by [`RecordingClient`] and never sends
+/// A client that returns completions from a file written by [`RecordingClient`] and never sends
 /// anything.
 ///
 /// Requests are matched by [`request_key`]. When the same request was recorded several
@@ -126,10 +107,7 @@ impl ReplayClient {
     /// [`Error::Io`] when the file cannot be read.
     pub fn open(path: impl Into<PathBuf>, default_model: impl Into<String>) -> Result<Self> {
         let path = path.into();
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
 
         let mut exchanges: HashMap<String, VecDeque<Completion>> = HashMap::new();
         for (index, line) in text.lines().enumerate() {
@@ -137,21 +115,14 @@ impl ReplayClient {
                 continue;
             }
             match serde_json::from_str::<RecordedExchange>(line) {
-                Ok(exchange) => exchanges
-                    .entry(exchange.key)
-                    .or_default()
-                    .push_back(exchange.completion),
+                Ok(exchange) => exchanges.entry(exchange.key).or_default().push_back(exchange.completion),
                 Err(error) => {
                     warn!(path = %path.display(), line = index + 1, %error, "skipping unreadable record line");
                 }
             }
         }
 
-        Ok(Self {
-            path,
-            model: default_model.into(),
-            exchanges: Mutex::new(exchanges),
-        })
+        Ok(Self { path, model: default_model.into(), exchanges: Mutex::new(exchanges) })
     }
 
     /// Returns how many distinct requests the file holds.
@@ -159,7 +130,7 @@ impl ReplayClient {
         self.exchanges.lock().len()
     }
 
-    /// Returns whether the file holds no exchange.
+    /// Returns whether the file contains no exchange.
     pub fn is_empty(&self) -> bool {
         self.exchanges.lock().is_empty()
     }
@@ -176,19 +147,11 @@ impl LlmClient for ReplayClient {
         let key = request_key(request, model);
 
         let mut exchanges = self.exchanges.lock();
-        let recorded = exchanges.get_mut(&key).and_then(|queue| {
-            if queue.len() > 1 {
-                queue.pop_front()
-            } else {
-                queue.front().cloned()
-            }
-        });
+        let recorded = exchanges
+            .get_mut(&key)
+            .and_then(|queue| if queue.len() > 1 { queue.pop_front() } else { queue.front().cloned() });
         let Some(mut completion) = recorded else {
-            return Err(Error::ReplayMiss {
-                path: self.path.clone(),
-                model: model.to_owned(),
-                key,
-            });
+            return Err(Error::ReplayMiss { path: self.path.clone(), model: model.to_owned(), key });
         };
 
         completion.cached = true;

@@ -36,7 +36,7 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Upper bound of the exponential delay.
     pub max_delay: Duration,
-    /// Upper bound of a server's `Retry-After` delay. A server that asks for more is
+    /// Upper bound of a server's `Retry-After` delay. A server that requests more is
     /// retried after this long instead.
     pub max_retry_after: Duration,
 }
@@ -62,10 +62,7 @@ impl RetryPolicy {
         }
 
         let exponent = retry.saturating_sub(1).min(30);
-        let backoff = self
-            .base_delay
-            .saturating_mul(1_u32 << exponent)
-            .min(self.max_delay);
+        let backoff = self.base_delay.saturating_mul(1_u32 << exponent).min(self.max_delay);
         let half = backoff / 2;
         half + half.mul_f64(rand::random::<f64>())
     }
@@ -108,10 +105,7 @@ impl LlmClient for RetryingClient {
             }
             if attempt >= max_attempts {
                 error!(model, attempts = attempt, %error, "giving up on LLM request");
-                return Err(Error::RetriesExhausted {
-                    attempts: attempt,
-                    last: Box::new(error),
-                });
+                return Err(Error::RetriesExhausted { attempts: attempt, last: Box::new(error) });
             }
 
             let delay = self.policy.delay(attempt, &error);
@@ -134,12 +128,7 @@ mod tests {
     use super::*;
 
     fn rate_limited(retry_after: Option<Duration>) -> Error {
-        Error::Http {
-            status: 429,
-            message: "slow down".to_owned(),
-            body: String::new(),
-            retry_after,
-        }
+        Error::Http { status: 429, message: "slow down".to_owned(), body: String::new(), retry_after }
     }
 
     #[test]
@@ -156,33 +145,18 @@ mod tests {
             let third = policy.delay(3, &error);
             let tenth = policy.delay(10, &error);
 
-            assert!(
-                first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
-                "{first:?}"
-            );
-            assert!(
-                third >= Duration::from_millis(175) && third <= Duration::from_millis(350),
-                "{third:?}"
-            );
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100), "{first:?}");
+            assert!(third >= Duration::from_millis(175) && third <= Duration::from_millis(350), "{third:?}");
             assert!(tenth <= Duration::from_millis(350), "{tenth:?}");
         }
     }
 
     #[test]
     fn retry_after_wins_and_is_capped() {
-        let policy = RetryPolicy {
-            max_retry_after: Duration::from_secs(2),
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy { max_retry_after: Duration::from_secs(2), ..RetryPolicy::default() };
 
-        assert_eq!(
-            policy.delay(1, &rate_limited(Some(Duration::from_secs(1)))),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            policy.delay(1, &rate_limited(Some(Duration::from_secs(600)))),
-            Duration::from_secs(2)
-        );
+        assert_eq!(policy.delay(1, &rate_limited(Some(Duration::from_secs(1)))), Duration::from_secs(1));
+        assert_eq!(policy.delay(1, &rate_limited(Some(Duration::from_secs(600)))), Duration::from_secs(2));
     }
 
     #[test]

@@ -156,9 +156,7 @@ impl ClientBuilder {
     /// cannot be created.
     pub fn build(self) -> Result<ClientStack> {
         let model = self.backend.default_model().to_owned();
-        let usage = self
-            .usage
-            .unwrap_or_else(|| Arc::new(UsageTracker::new(self.prices, self.budget)));
+        let usage = self.usage.unwrap_or_else(|| Arc::new(UsageTracker::new(self.prices, self.budget)));
 
         let mut client = self.backend;
         if let Some(policy) = self.retry {
@@ -172,19 +170,10 @@ impl ClientBuilder {
         }
         client = Arc::new(MeteredClient::new(client, usage.clone()));
         if let Some(dir) = self.cache_dir {
-            client = Arc::new(CachedClient::new(
-                client,
-                DiskCache::open(dir)?,
-                Some(usage.clone()),
-            ));
+            client = Arc::new(CachedClient::new(client, DiskCache::open(dir)?, Some(usage.clone())));
         }
 
-        Ok(ClientStack {
-            client,
-            model,
-            usage,
-            log_prompts: self.log_prompts,
-        })
+        Ok(ClientStack { client, model, usage, log_prompts: self.log_prompts })
     }
 }
 

@@ -24,8 +24,7 @@ pub struct ModelPrice {
 impl ModelPrice {
     /// Returns the price of `usage` in dollars.
     pub fn cost(&self, usage: TokenUsage) -> f64 {
-        (usage.prompt_tokens as f64 * self.input_per_million
-            + usage.completion_tokens as f64 * self.output_per_million)
+        (usage.prompt_tokens as f64 * self.input_per_million + usage.completion_tokens as f64 * self.output_per_million)
             / 1_000_000.0
     }
 }
@@ -48,9 +47,9 @@ pub struct PriceTable {
 }
 
 impl Default for PriceTable {
-    /// OpenAI's list prices for standard (non-batch) requests as published on
-    /// openai.com/api/pricing in 2025. Check them against the current page before
-    /// relying on a dollar budget, and override them with [`PriceTable::set`].
+    /// OpenAI's list prices in dollars per million tokens for standard (non-batch)
+    /// requests, as of 2025. Prices change, so check them against OpenAI's pricing page
+    /// before relying on a dollar budget, and override them with [`PriceTable::set`].
     fn default() -> Self {
         let entries = [
             ("gpt-4o", 2.50, 10.00),
@@ -63,13 +62,7 @@ impl Default for PriceTable {
         let prices = entries
             .into_iter()
             .map(|(model, input, output)| {
-                (
-                    model.to_owned(),
-                    ModelPrice {
-                        input_per_million: input,
-                        output_per_million: output,
-                    },
-                )
+                (model.to_owned(), ModelPrice { input_per_million: input, output_per_million: output })
             })
             .collect();
         Self { prices }
@@ -79,9 +72,7 @@ impl Default for PriceTable {
 impl PriceTable {
     /// Creates a table without any price.
     pub fn empty() -> Self {
-        Self {
-            prices: HashMap::new(),
-        }
+        Self { prices: HashMap::new() }
     }
 
     /// Sets or replaces the price of `model`.
@@ -106,7 +97,8 @@ impl PriceTable {
 /// A hard limit on spending; `None` leaves a resource unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
-    /// Requests sent to the server (cache hits do not count).
+    /// Calls passed to the server, failed ones included. A call counts once however
+    /// many retries it needed, and cache hits do not count.
     pub max_calls: Option<u64>,
     /// Prompt plus completion tokens.
     pub max_tokens: Option<u64>,
@@ -139,17 +131,17 @@ impl fmt::Display for BudgetResource {
 /// Usage of one model.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelUsage {
-    /// Requests answered by the server.
+    /// Requests completed by the server.
     pub calls: u64,
-    /// Requests answered by the cache or a replay file, at no cost.
+    /// Requests served by the cache or a replay file, at no cost.
     pub cached_calls: u64,
     /// Requests that failed after being sent.
     pub failed_calls: u64,
-    /// Prompt tokens of answered requests.
+    /// Prompt tokens of completed requests.
     pub prompt_tokens: u64,
-    /// Completion tokens of answered requests.
+    /// Completion tokens of completed requests.
     pub completion_tokens: u64,
-    /// Cost of answered requests in US dollars.
+    /// Cost of completed requests in US dollars.
     pub cost_usd: f64,
 }
 
@@ -197,11 +189,7 @@ pub struct UsageTracker {
 impl UsageTracker {
     /// Creates a tracker with the given prices and budget.
     pub fn new(prices: PriceTable, budget: Budget) -> Self {
-        Self {
-            prices,
-            budget,
-            state: Mutex::new(TrackerState::default()),
-        }
+        Self { prices, budget, state: Mutex::new(TrackerState::default()) }
     }
 
     /// Returns the budget.
@@ -212,6 +200,15 @@ impl UsageTracker {
     /// Returns the price table.
     pub fn prices(&self) -> &PriceTable {
         &self.prices
+    }
+
+    /// Adds usage from an earlier session (a resumed run's checkpoint), so that the budget
+    /// counts what that session spent.
+    pub fn restore(&self, previous: &BTreeMap<String, ModelUsage>) {
+        let mut state = self.state.lock();
+        for (model, usage) in previous {
+            state.per_model.entry(model.clone()).or_default().add(usage);
+        }
     }
 
     /// Returns the usage of each model seen so far.
@@ -229,14 +226,10 @@ impl UsageTracker {
         total
     }
 
-    /// Counts a request answered from the cache.
+    /// Counts a request served from the cache.
     pub fn record_cached(&self, model: &str) {
         let mut state = self.state.lock();
-        state
-            .per_model
-            .entry(model.to_owned())
-            .or_default()
-            .cached_calls += 1;
+        state.per_model.entry(model.to_owned()).or_default().cached_calls += 1;
     }
 
     /// Reserves the estimated cost of `request` against the budget.
@@ -246,17 +239,14 @@ impl UsageTracker {
     /// [`Error::BudgetExhausted`] when the call would pass a limit, and
     /// [`Error::UnknownPrice`] when a dollar limit is set and `model` has no price.
     pub fn reserve(&self, request: &ChatRequest, model: &str) -> Result<Reservation<'_>> {
-        let estimated_tokens =
-            request.estimated_prompt_tokens() + u64::from(request.max_tokens.unwrap_or(0));
+        let estimated_tokens = request.estimated_prompt_tokens() + u64::from(request.max_tokens.unwrap_or(0));
         let estimated_dollars = match (self.budget.max_dollars, self.prices.get(model)) {
             (_, Some(price)) => price.cost(TokenUsage {
                 prompt_tokens: request.estimated_prompt_tokens(),
                 completion_tokens: u64::from(request.max_tokens.unwrap_or(0)),
             }),
             (Some(_), None) => {
-                return Err(Error::UnknownPrice {
-                    model: model.to_owned(),
-                });
+                return Err(Error::UnknownPrice { model: model.to_owned() });
             }
             (None, None) => 0.0,
         };
@@ -305,22 +295,12 @@ impl UsageTracker {
     }
 }
 
-fn check_limit(
-    resource: BudgetResource,
-    used: f64,
-    requested: f64,
-    limit: Option<f64>,
-) -> Result<()> {
+fn check_limit(resource: BudgetResource, used: f64, requested: f64, limit: Option<f64>) -> Result<()> {
     let Some(limit) = limit else {
         return Ok(());
     };
     if used >= limit || used + requested > limit {
-        return Err(Error::BudgetExhausted {
-            resource,
-            used,
-            requested,
-            limit,
-        });
+        return Err(Error::BudgetExhausted { resource, used, requested, limit });
     }
     Ok(())
 }
@@ -345,10 +325,7 @@ impl Reservation<'_> {
         let cost = if completion.cached {
             0.0
         } else {
-            tracker
-                .prices
-                .get(&self.model)
-                .map_or(0.0, |price| price.cost(completion.usage))
+            tracker.prices.get(&self.model).map_or(0.0, |price| price.cost(completion.usage))
         };
 
         let mut state = tracker.state.lock();
@@ -371,11 +348,7 @@ impl Reservation<'_> {
         let tracker = self.tracker;
         let mut state = tracker.state.lock();
         tracker.release(&mut state, self.tokens, self.dollars);
-        state
-            .per_model
-            .entry(self.model.clone())
-            .or_default()
-            .failed_calls += 1;
+        state.per_model.entry(self.model.clone()).or_default().failed_calls += 1;
     }
 }
 
@@ -443,10 +416,7 @@ mod tests {
 
     fn completion(prompt_tokens: u64, completion_tokens: u64) -> Completion {
         Completion {
-            usage: TokenUsage {
-                prompt_tokens,
-                completion_tokens,
-            },
+            usage: TokenUsage { prompt_tokens, completion_tokens },
             ..Completion::from_text("gpt-4o-mini", "ok")
         }
     }
@@ -464,62 +434,31 @@ mod tests {
 
     #[test]
     fn cost_is_per_million_tokens() {
-        let price = ModelPrice {
-            input_per_million: 2.0,
-            output_per_million: 8.0,
-        };
+        let price = ModelPrice { input_per_million: 2.0, output_per_million: 8.0 };
 
-        let cost = price.cost(TokenUsage {
-            prompt_tokens: 500_000,
-            completion_tokens: 250_000,
-        });
+        let cost = price.cost(TokenUsage { prompt_tokens: 500_000, completion_tokens: 250_000 });
 
         assert!((cost - 3.0).abs() < 1e-12, "{cost}");
     }
 
     #[test]
     fn call_limit_counts_reservations_in_flight() {
-        let tracker = UsageTracker::new(
-            PriceTable::default(),
-            Budget {
-                max_calls: Some(1),
-                ..Budget::default()
-            },
-        );
+        let tracker = UsageTracker::new(PriceTable::default(), Budget { max_calls: Some(1), ..Budget::default() });
 
-        let first = tracker
-            .reserve(&request(), "gpt-4o-mini")
-            .expect("within budget");
+        let first = tracker.reserve(&request(), "gpt-4o-mini").expect("within budget");
         let second = tracker.reserve(&request(), "gpt-4o-mini");
 
-        assert!(matches!(
-            second,
-            Err(Error::BudgetExhausted {
-                resource: BudgetResource::Calls,
-                ..
-            })
-        ));
+        assert!(matches!(second, Err(Error::BudgetExhausted { resource: BudgetResource::Calls, .. })));
         drop(first);
-        assert!(
-            tracker.reserve(&request(), "gpt-4o-mini").is_ok(),
-            "a dropped reservation is released"
-        );
+        assert!(tracker.reserve(&request(), "gpt-4o-mini").is_ok(), "a dropped reservation is released");
     }
 
     #[test]
     fn token_limit_uses_estimate() {
         // 400 bytes -> 100 + 4 prompt tokens, plus max_tokens 100 = 204.
-        let tracker = UsageTracker::new(
-            PriceTable::default(),
-            Budget {
-                max_tokens: Some(300),
-                ..Budget::default()
-            },
-        );
+        let tracker = UsageTracker::new(PriceTable::default(), Budget { max_tokens: Some(300), ..Budget::default() });
 
-        let reservation = tracker
-            .reserve(&request(), "gpt-4o-mini")
-            .expect("204 <= 300");
+        let reservation = tracker.reserve(&request(), "gpt-4o-mini").expect("204 <= 300");
         reservation.commit(&completion(104, 100));
         let refused = tracker.reserve(&request(), "gpt-4o-mini");
 
@@ -531,13 +470,7 @@ mod tests {
 
     #[test]
     fn dollar_limit_needs_a_price() {
-        let tracker = UsageTracker::new(
-            PriceTable::empty(),
-            Budget {
-                max_dollars: Some(1.0),
-                ..Budget::default()
-            },
-        );
+        let tracker = UsageTracker::new(PriceTable::empty(), Budget { max_dollars: Some(1.0), ..Budget::default() });
 
         let refused = tracker.reserve(&request(), "local-model");
 
@@ -548,10 +481,7 @@ mod tests {
     fn commit_records_cost_and_cached_calls() {
         let tracker = UsageTracker::new(PriceTable::default(), Budget::default());
 
-        let cost = tracker
-            .reserve(&request(), "gpt-4o-mini")
-            .expect("unlimited")
-            .commit(&completion(1_000_000, 0));
+        let cost = tracker.reserve(&request(), "gpt-4o-mini").expect("unlimited").commit(&completion(1_000_000, 0));
         tracker.record_cached("gpt-4o-mini");
         let total = tracker.total();
 

@@ -37,7 +37,7 @@ pub fn fast_retry(max_retries: u32) -> RetryPolicy {
     }
 }
 
-/// The body of a successful chat completion with 11 prompt and 5 completion tokens.
+/// Returns the body of a successful chat completion with 11 prompt and 5 completion tokens.
 pub fn completion_body(text: &str) -> Value {
     json!({
         "id": "chatcmpl-test",
@@ -53,12 +53,12 @@ pub fn completion_body(text: &str) -> Value {
     })
 }
 
-/// The body of an OpenAI error object.
+/// Returns the body of an OpenAI error object.
 pub fn error_body(message: &str, kind: &str) -> Value {
     json!({ "error": { "message": message, "type": kind, "param": null, "code": null } })
 }
 
-/// Mounts a mock that answers every chat completion with `text`.
+/// Mounts a mock that responds to every chat completion with `text`.
 pub async fn mount_success(server: &MockServer, text: &str) {
     Mock::given(method("POST"))
         .and(path(COMPLETIONS_PATH))
@@ -67,7 +67,7 @@ pub async fn mount_success(server: &MockServer, text: &str) {
         .await;
 }
 
-/// Mounts a mock that answers the next `times` requests with `response`, ahead of any
+/// Mounts a mock that responds to the next `times` requests with `response`, ahead of any
 /// mock mounted later.
 pub async fn mount_first(server: &MockServer, response: ResponseTemplate, times: u64) {
     Mock::given(method("POST"))
@@ -81,10 +81,7 @@ pub async fn mount_first(server: &MockServer, response: ResponseTemplate, times:
 
 /// Returns how many requests the server has received.
 pub async fn request_count(server: &MockServer) -> usize {
-    server
-        .received_requests()
-        .await
-        .map_or(0, |requests| requests.len())
+    server.received_requests().await.map_or(0, |requests| requests.len())
 }
 
 /// Returns the JSON bodies of the requests the server has received.
@@ -98,10 +95,7 @@ pub async fn request_bodies(server: &MockServer) -> Vec<Value> {
         .collect()
 }
 
-/// A one-message request.
+/// Returns a request with a system message and the user message `text`.
 pub fn question(text: &str) -> ChatRequest {
-    ChatRequest::new(vec![
-        Message::system("Answer briefly."),
-        Message::user(text),
-    ])
+    ChatRequest::new(vec![Message::system("Answer briefly."), Message::user(text)])
 }
