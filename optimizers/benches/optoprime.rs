@@ -41,7 +41,12 @@ fn step_with_mock(c: &mut Criterion) {
     let colon_key = format!("x:{}", &key[1..]);
     let replies = [
         ("strict", format!(r#"{{"reasoning": "r", "answer": "", "suggestion": {{"{key}": 3}}}}"#)),
-        ("repaired", format!("Sure:\n```json\n{{'reasoning': 'r', 'answer': None, 'suggestion': {{'{colon_key}': '3',}},}}\n```")),
+        (
+            "repaired",
+            format!(
+                "Sure:\n```json\n{{'reasoning': 'r', 'answer': None, 'suggestion': {{'{colon_key}': '3',}},}}\n```"
+            ),
+        ),
     ];
 
     let mut group = c.benchmark_group("optoprime_step");

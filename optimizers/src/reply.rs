@@ -114,7 +114,8 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
         if name.as_str() != variable.key {
             reply.warnings.push(format!("key `{name}` was read as `{}`", variable.key));
         }
-        match convert(value, &variable.current) {
+        let value = convert::strip_rendered_key(value, &variable.key);
+        match convert(&value, &variable.current) {
             Ok(converted) => reply.updates.push((variable.node.clone(), converted)),
             Err(reason) => invalid.push(format!("`{}`: {reason}", variable.key)),
         }
@@ -317,6 +318,7 @@ mod tests {
             format!(r#"{{"reasoning": "r", "suggestion": {{"suggestion": {{"{x}": 5}}}}}}"#),
             format!(r#"{{"reasoning": "r", "answer": {{"suggestion": {{"{x}": 5}}}}}}"#),
             format!(r#"{{"suggestion": {{"{x}": "5"}}}}"#),
+            format!(r#"{{"suggestion": {{"{x}": "(int) {x}=5"}}}}"#),
             format!(r#"{{"suggestion": {{"x:{}": 5}}}}"#, &x[1..]),
             r#"{"suggestion": {"x": 5.0}}"#.to_string(),
             format!(r#"{{"suggestion": "{{\"{x}\": 5}}"}}"#),

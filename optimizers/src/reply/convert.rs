@@ -38,6 +38,21 @@ pub(crate) fn convert(json: &Json, current: &Value) -> Result<Value, String> {
     }
 }
 
+/// Removes the `(type) key=` prefix from a string value, for models that copy the
+/// `(type) key=value` form of the prompt into their reply.
+pub(crate) fn strip_rendered_key(json: &Json, key: &str) -> Json {
+    let Json::String(text) = json else { return json.clone() };
+    let trimmed = text.trim_start();
+    let after_tag = match trimmed.strip_prefix('(').and_then(|rest| rest.split_once(')')) {
+        Some((_, rest)) => rest.trim_start(),
+        None => trimmed,
+    };
+    match after_tag.strip_prefix(key).and_then(|rest| rest.trim_start().strip_prefix('=')) {
+        Some(value) => Json::String(value.trim_start().to_string()),
+        None => json.clone(),
+    }
+}
+
 fn to_int(json: &Json) -> Option<i64> {
     match json {
         Json::Number(number) => number.as_i64().or_else(|| number.as_f64().and_then(integral)),
@@ -151,6 +166,15 @@ mod tests {
         for (json, current) in cases {
             assert!(convert(&json, &current).is_err(), "{json} for a {}", current.type_tag());
         }
+    }
+
+    #[test]
+    fn strips_rendered_key() {
+        assert_eq!(strip_rendered_key(&json!("(int) x0=5"), "x0"), json!("5"));
+        assert_eq!(strip_rendered_key(&json!("x0 = hello"), "x0"), json!("hello"));
+        assert_eq!(strip_rendered_key(&json!("(str) y0=5"), "x0"), json!("(str) y0=5"));
+        assert_eq!(strip_rendered_key(&json!("a = b"), "x0"), json!("a = b"));
+        assert_eq!(strip_rendered_key(&json!(5), "x0"), json!(5));
     }
 
     #[test]
