@@ -28,7 +28,7 @@ pub struct QaSettings {
     pub extractor: String,
     /// Sampling temperature of the answering model.
     pub temperature: f32,
-    /// Most tokens the model may generate per answer.
+    /// Maximum number of tokens the model may generate per answer.
     pub max_tokens: u32,
 }
 
@@ -57,7 +57,7 @@ pub struct QaAgent {
 }
 
 impl QaAgent {
-    /// An agent that asks `client` and runs its extraction code on `engine`.
+    /// Creates an agent that sends prompts to `client` and runs its extraction code on `engine`.
     ///
     /// # Errors
     ///

@@ -43,7 +43,7 @@ pub struct TrainerConfig {
     pub progress: bool,
 }
 
-/// What a trainer works on.
+/// The agent, optimizer and data of one training run.
 pub struct Trainer<'a> {
     /// The agent whose parameters are trained.
     pub agent: &'a dyn Agent,
@@ -71,7 +71,7 @@ impl Trainer<'_> {
     ///
     /// [`Error::CheckpointWrite`], [`Error::CheckpointRead`] or [`Error::CheckpointFormat`]
     /// for checkpoint files; [`Error::Graph`] for a misused graph. An exhausted budget or a
-    /// failed LLM endpoint is not an error: the report says why the run stopped.
+    /// failed LLM endpoint is not an error, because the report records why the run stopped.
     pub async fn run(&mut self) -> Result<RunReport> {
         let started = Instant::now();
         let checkpoint_path = self.config.output_dir.join("checkpoint.json");
@@ -298,7 +298,7 @@ impl Trainer<'_> {
     }
 }
 
-/// Why a step did not complete.
+/// The reason a step did not complete.
 enum StepFailure {
     /// The run must stop cleanly, keeping the last checkpoint.
     Stop(StopReason),

@@ -1,5 +1,5 @@
-//! Which LLM endpoint a command talks to: one given by the user, or a local model server
-//! that the command starts and stops itself.
+//! The LLM endpoint of a command: one given by the user, or a local model server that
+//! the command starts and stops itself.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use clap::Args;
 use optimizers::LlmConfig;
 use optimizers::local_server::{LocalServer, LocalServerConfig};
 
-/// Where the LLM runs.
+/// Options that choose the LLM endpoint.
 #[derive(Debug, Args)]
 pub(crate) struct EndpointArgs {
     /// Base URL of an OpenAI-compatible API, including `/v1`. Without it (and without

@@ -1,5 +1,5 @@
-//! What every subcommand sets up: the task and its splits, the LLM client, the agent and
-//! the optimizer.
+//! The set-up shared by every subcommand: the task and its splits, the LLM client, the
+//! agent and the optimizer.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
