@@ -163,6 +163,9 @@ impl RunReport {
                 if let Some(error) = &step.optimizer.error {
                     let _ = writeln!(out, "      optimizer error: {error}");
                 }
+                for rejected in &step.optimizer.rejected {
+                    let _ = writeln!(out, "      rejected update of {}: {}", rejected.key, rejected.reason);
+                }
             }
             let _ = writeln!(out);
         }

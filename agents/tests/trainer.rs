@@ -62,6 +62,14 @@ impl Optimizer for ScriptedOptimizer {
             let summary = Summary::of(self.parameters.nodes());
             self.feedback_counts.push(summary.feedback.len());
             let next = self.proposals.pop_front().ok_or("no scripted proposal left")?;
+            if next < 0 {
+                return Err(Box::new(optimizers::Error::InvalidReply {
+                    optimizer: "Scripted".to_string(),
+                    attempts: 3,
+                    reason: "the reply names no known variable".to_string(),
+                    raw: "{}".to_string(),
+                }) as StepError);
+            }
             Ok(Proposal {
                 updates: vec![(self.parameters.nodes()[0].clone(), Value::Int(next))],
                 ..Proposal::default()
@@ -162,6 +170,22 @@ async fn worse_validation_reverts_to_the_best_parameters() {
     assert_eq!(report.steps[1].validation_score, 0.0);
     assert_eq!(agent.offset.value(), Value::Int(3));
     assert_eq!(report.after.map(|after| after.validation), Some(1.0));
+}
+
+#[tokio::test]
+async fn unusable_reply_is_recorded_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = OffsetAgent { offset: Node::parameter("offset", 0) };
+    let mut optimizer = ScriptedOptimizer::new(&agent.offset, &[-1, 3]);
+
+    let report = train(&agent, &mut optimizer, dir.path(), 2, false).await;
+
+    assert_eq!(report.stop, StopReason::Completed);
+    let error = report.steps[0].optimizer.error.as_deref().unwrap_or_default();
+    assert!(error.contains("names no known variable"), "{error}");
+    assert!(report.steps[0].optimizer.updates.is_empty());
+    assert_eq!(report.steps[1].optimizer.updates.len(), 1);
+    assert_eq!(agent.offset.value(), Value::Int(3));
 }
 
 #[tokio::test]
