@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use optimizers::llm::usage::{ModelUsage, UsageTracker};
-use trace_core::{BackwardOptions, Feedback, Node, Optimizer, backward};
+use trace_core::{BackwardOptions, Feedback, Node, Optimizer, StepReport, backward};
 
 use crate::agent::Agent;
 use crate::checkpoint::{CHECKPOINT_VERSION, Checkpoint, StepRecord};
@@ -238,8 +238,18 @@ impl Trainer<'_> {
         let seeds: Vec<(Node, Feedback)> = evaluations.iter().map(Evaluation::seed).collect();
         backward(&seeds, &BackwardOptions::default()).map_err(|error| StepFailure::Error(error.into()))?;
 
-        let report = self.optimizer.step().await.map_err(|error| classify_step_error(step, error))?;
-        let mut report = report;
+        let mut report = match self.optimizer.step().await {
+            Ok(report) => report,
+            Err(error) => match classify_step_error(step, error) {
+                StepErrorKind::Unusable(message) => {
+                    tracing::warn!(step, error = %message, "the optimizer proposed nothing usable; the parameters stay as they are");
+                    // The optimizer's own log entry also counts the LLM calls the step spent.
+                    let logged = self.optimizer.step_log().last().filter(|report| report.error.is_some()).cloned();
+                    logged.unwrap_or(StepReport { error: Some(message), ..StepReport::default() })
+                }
+                StepErrorKind::Failure(failure) => return Err(failure),
+            },
+        };
         report.step = step;
         report.optimizer = self.optimizer.name().to_string();
         self.optimizer.zero_feedback();
@@ -320,10 +330,24 @@ fn classify_llm_error(error: &optimizers::Error) -> StopReason {
     }
 }
 
-fn classify_step_error(step: usize, error: trace_core::StepError) -> StepFailure {
+/// The consequence of a failed optimizer step for the run.
+enum StepErrorKind {
+    /// The optimizer's replies stayed unusable after its own retries: the step is recorded
+    /// with this error and no update, and the run goes on.
+    Unusable(String),
+    /// The run stops (endpoint down, budget spent) or fails.
+    Failure(StepFailure),
+}
+
+fn classify_step_error(step: usize, error: trace_core::StepError) -> StepErrorKind {
     match error.downcast::<optimizers::Error>() {
-        Ok(llm) => StepFailure::Stop(classify_llm_error(&llm)),
-        Err(other) => StepFailure::Error(Error::Optimizer { step, message: other.to_string() }),
+        Ok(llm) => match *llm {
+            optimizers::Error::InvalidReply { .. }
+            | optimizers::Error::NoCandidate { .. }
+            | optimizers::Error::NoFeedback { .. } => StepErrorKind::Unusable(llm.to_string()),
+            ref other => StepErrorKind::Failure(StepFailure::Stop(classify_llm_error(other))),
+        },
+        Err(other) => StepErrorKind::Failure(StepFailure::Error(Error::Optimizer { step, message: other.to_string() })),
     }
 }
 
