@@ -1,6 +1,7 @@
 //! End-to-end runs of the `opto` binary against a scripted OpenAI-compatible server on
-//! 127.0.0.1: a full run, resume after a kill, an exhausted budget, an endpoint that goes
-//! down, a bad task file, and the `report`, `eval` and `graph` subcommands.
+//! 127.0.0.1: a full run, resume after a kill, Ctrl-C, an exhausted budget, an endpoint
+//! that goes down, a bad task file, the battleship task, and the `report`, `eval` and
+//! `graph` subcommands.
 //!
 //! The scripted model answers each question of `tests/fixtures/numbers.json` with the right
 //! number inside a sentence, so the initial extraction (the trimmed reply) scores 0%, and
@@ -145,6 +146,38 @@ async fn killed_run_resumes_after_last_step() {
     assert_eq!(second_server.counts.optimizer(), 1, "only the unfinished step runs again");
     assert_eq!(second_server.counts.answers(), 2 + 2 + 2, "no scores before optimization are computed again");
     assert_eq!(total_calls(&report), TWO_STEP_REQUESTS as u64, "the usage of the completed step is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_stops_with_status_130() {
+    let slow = Script { later_optimizer_delay: Some(Duration::from_secs(30)), ..Script::default() };
+    let server = ScriptedServer::start(slow).await;
+    let workdir = tempfile::tempdir().unwrap();
+    let output_dir = workdir.path().join("run");
+    let checkpoint_path = output_dir.join("checkpoint.json");
+    let child = opto(workdir.path())
+        .args(run_arguments(&server.endpoint(), &output_dir, 2))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+
+    let started = Instant::now();
+    while server.counts.optimizer() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the second step did not start within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let signal = tokio::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().await.unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output()).await.unwrap().unwrap();
+
+    assert!(signal.success());
+    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("continue with --resume"), "{stderr}");
+    let checkpoint = read_json(&checkpoint_path);
+    assert_eq!(checkpoint["completed_steps"], 1);
+    assert!(!output_dir.join("report.json").exists(), "an interrupted run writes no report");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
