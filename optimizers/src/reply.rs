@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json};
 use trace_core::{Node, Value};
 use tracing::warn;
 
-pub(crate) use convert::convert;
+pub(crate) use convert::{convert, strip_rendered_key};
 pub(crate) use keys::{KeyResolver, Variable};
 
 use crate::error::{Error, Result};
@@ -114,7 +114,7 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
         if name.as_str() != variable.key {
             reply.warnings.push(format!("key `{name}` was read as `{}`", variable.key));
         }
-        let value = convert::strip_rendered_key(value, &variable.key);
+        let value = strip_rendered_key(value, &variable.key);
         match convert(&value, &variable.current) {
             Ok(converted) => reply.updates.push((variable.node.clone(), converted)),
             Err(reason) => invalid.push(format!("`{}`: {reason}", variable.key)),
