@@ -393,6 +393,20 @@ mod tests {
         assert_eq!(reply.warnings, ["unknown keys were ignored: `add0`"]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let setup = setup();
+            let _ = parse_suggestion(&text, false, &setup.resolver);
+        }
+
+        #[test]
+        fn json_like_text_never_panics(text in r#"[{}\[\]"':,=\\ a-z0-9.\-\n`uTFN]{0,200}"#) {
+            let setup = setup();
+            let _ = parse_suggestion(&text, true, &setup.resolver);
+        }
+    }
+
     #[test]
     fn ambiguous_base_name_is_not_guessed() {
         let first = Node::parameter("p", "a");
