@@ -38,7 +38,7 @@ pub struct Proposal {
     /// Number of LLM calls spent on this proposal.
     pub llm_calls: usize,
     /// Problems with the proposal that did not stop it, such as an unknown variable name
-    /// that was dropped; each says what was wrong.
+    /// that was dropped; each describes what was wrong.
     pub warnings: Vec<String>,
 }
 
@@ -60,7 +60,7 @@ pub struct RejectedUpdate {
     pub key: String,
     /// The proposed value, as rendered for prompts.
     pub value: String,
-    /// Why the value was rejected.
+    /// The reason the value was rejected.
     pub reason: String,
 }
 
