@@ -6,7 +6,7 @@
 pub enum Error {
     /// A CUDA device was requested but libtorch reports none with that index.
     #[error(
-        "cuda device {index} is not available ({available} available); use the cpu or a visible device"
+        "cuda device {index} is not available ({available} available); use the cpu or an available device"
     )]
     CudaUnavailable {
         /// The requested device index.
@@ -14,6 +14,118 @@ pub enum Error {
         /// The number of CUDA devices libtorch reports.
         available: usize,
     },
+
+    /// libtorch rejected an operation, for instance for shapes that do not broadcast.
+    #[error("{op} failed on {operands}: {message}")]
+    Torch {
+        /// The operation, such as `matmul`.
+        op: &'static str,
+        /// The operands with their shapes, such as `[2, 3] and [4, 5]`.
+        operands: String,
+        /// The first line of libtorch's message, without its C++ backtrace.
+        message: String,
+    },
+
+    /// Two operands of an operation have different element types.
+    #[error("{op} needs operands of one dtype, got {operands}; convert one with to_kind first")]
+    DtypeMismatch {
+        /// The operation.
+        op: &'static str,
+        /// The operands with their dtypes and shapes.
+        operands: String,
+    },
+
+    /// Two operands of an operation are on different devices.
+    #[error("{op} needs operands on one device, got {operands}; move one with to_device first")]
+    DeviceMismatch {
+        /// The operation.
+        op: &'static str,
+        /// The operands with their devices and shapes.
+        operands: String,
+    },
+
+    /// An operand has a shape the operation does not accept.
+    #[error("{op} got an operand of shape {shape:?}, expected {expected}")]
+    InvalidShape {
+        /// The operation.
+        op: &'static str,
+        /// The shape that was given.
+        shape: Vec<i64>,
+        /// The shapes the operation accepts.
+        expected: &'static str,
+    },
+
+    /// A loss is NaN or infinite, so its gradients would be too.
+    #[error("the loss is {value}, not a finite number; check the learning rate and the inputs")]
+    NonFiniteLoss {
+        /// The loss value.
+        value: f64,
+    },
+
+    /// A gradient holds NaN or an infinity, so no parameter was updated.
+    #[error(
+        "the gradient of parameter {parameter} (shape {shape:?}) is not finite; no parameter was updated"
+    )]
+    NonFiniteGradient {
+        /// The index of the parameter in the optimizer.
+        parameter: usize,
+        /// The shape of the parameter.
+        shape: Vec<i64>,
+    },
+
+    /// An optimizer was given a tensor it cannot train.
+    #[error(
+        "parameter {parameter} cannot be trained: dtype {dtype}, requires_grad {requires_grad}; \
+         use a floating-point tensor with set_requires_grad(true)"
+    )]
+    NotTrainable {
+        /// The index of the parameter in the list given to the optimizer.
+        parameter: usize,
+        /// The dtype of the tensor.
+        dtype: String,
+        /// Whether the tensor records gradients.
+        requires_grad: bool,
+    },
+
+    /// An optimizer or operation setting is out of range.
+    #[error("invalid {name} {value}, expected {expected}")]
+    InvalidSetting {
+        /// The setting, such as `learning_rate`.
+        name: &'static str,
+        /// The value that was given.
+        value: String,
+        /// The accepted range.
+        expected: &'static str,
+    },
+}
+
+impl Error {
+    /// Wraps a libtorch error from `op` on `operands`, keeping the first line of the message.
+    #[cfg(feature = "torch")]
+    pub(crate) fn torch(
+        op: &'static str,
+        operands: impl Into<String>,
+        source: tch::TchError,
+    ) -> Self {
+        Self::Torch {
+            op,
+            operands: operands.into(),
+            message: first_line(&source.to_string()),
+        }
+    }
+}
+
+/// Returns the first non-empty line of a libtorch message, which is followed by a C++
+/// backtrace that is of no use to a caller.
+#[cfg(feature = "torch")]
+fn first_line(message: &str) -> String {
+    let message = message.trim_start_matches("Internal torch error: ");
+    let line = message
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("no message");
+    line.to_owned()
 }
 
 /// The result type of this crate.

@@ -8,6 +8,10 @@ mod error;
 
 #[cfg(feature = "torch")]
 pub mod device;
+#[cfg(feature = "torch")]
+pub mod optim;
+#[cfg(feature = "torch")]
+pub mod tensor;
 
 pub use error::{Error, Result};
 
