@@ -70,15 +70,8 @@ mod tests {
 
     #[test]
     fn cuda_if_available_matches_libtorch() {
-        let expected = if Cuda::is_available() {
-            Device::Cuda(0)
-        } else {
-            Device::Cpu
-        };
+        let expected = if Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu };
 
-        assert_eq!(
-            DevicePreference::CudaIfAvailable.resolve().ok(),
-            Some(expected)
-        );
+        assert_eq!(DevicePreference::CudaIfAvailable.resolve().ok(), Some(expected));
     }
 }

@@ -5,9 +5,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// A CUDA device was requested but libtorch reports none with that index.
-    #[error(
-        "cuda device {index} is not available ({available} available); use the cpu or an available device"
-    )]
+    #[error("cuda device {index} is not available ({available} available); use the cpu or an available device")]
     CudaUnavailable {
         /// The requested device index.
         index: usize,
@@ -44,6 +42,15 @@ pub enum Error {
         operands: String,
     },
 
+    /// Two operands of an operation that must have one shape have different shapes.
+    #[error("{op} needs operands of one shape, got {operands}")]
+    ShapeMismatch {
+        /// The operation.
+        op: &'static str,
+        /// The operands with their shapes.
+        operands: String,
+    },
+
     /// An operand has a shape the operation does not accept.
     #[error("{op} got an operand of shape {shape:?}, expected {expected}")]
     InvalidShape {
@@ -63,12 +70,10 @@ pub enum Error {
     },
 
     /// A gradient holds NaN or an infinity, so no parameter was updated.
-    #[error(
-        "the gradient of parameter {parameter} (shape {shape:?}) is not finite; no parameter was updated"
-    )]
+    #[error("the gradient of parameter {parameter} (shape {shape:?}) is not finite; no parameter was updated")]
     NonFiniteGradient {
-        /// The index of the parameter in the optimizer.
-        parameter: usize,
+        /// The key of the parameter node.
+        parameter: String,
         /// The shape of the parameter.
         shape: Vec<i64>,
     },
@@ -76,16 +81,45 @@ pub enum Error {
     /// An optimizer was given a tensor it cannot train.
     #[error(
         "parameter {parameter} cannot be trained: dtype {dtype}, requires_grad {requires_grad}; \
-         use a floating-point tensor with set_requires_grad(true)"
+         use a floating-point tensor parameter"
     )]
     NotTrainable {
-        /// The index of the parameter in the list given to the optimizer.
-        parameter: usize,
+        /// The key or name of the parameter.
+        parameter: String,
         /// The dtype of the tensor.
         dtype: String,
         /// Whether the tensor records gradients.
         requires_grad: bool,
     },
+
+    /// A node that should hold a tensor holds another value.
+    #[error("node {node} holds a {found}, not a tensor{}", error.as_ref().map(|e| format!(" (it is an exception: {e})")).unwrap_or_default())]
+    NotATensor {
+        /// The key of the node.
+        node: String,
+        /// The type tag of the value found.
+        found: String,
+        /// The error message when the node is an exception node.
+        error: Option<String>,
+    },
+
+    /// A loss given as feedback is not a single floating-point number.
+    #[error("the loss must be a floating-point tensor with one element, got {loss}; reduce it with sum or mean first")]
+    InvalidLoss {
+        /// The loss tensor, described by shape, dtype and device.
+        loss: String,
+    },
+
+    /// Saved tensor JSON does not fit the tensor it is loaded into.
+    #[error("invalid tensor JSON: {message}")]
+    InvalidJson {
+        /// What is wrong with the JSON.
+        message: String,
+    },
+
+    /// The traced graph rejected an operation, for instance a second backward pass.
+    #[error(transparent)]
+    Graph(#[from] trace_core::Error),
 
     /// An optimizer or operation setting is out of range.
     #[error("invalid {name} {value}, expected {expected}")]
@@ -102,16 +136,8 @@ pub enum Error {
 impl Error {
     /// Wraps a libtorch error from `op` on `operands`, keeping the first line of the message.
     #[cfg(feature = "torch")]
-    pub(crate) fn torch(
-        op: &'static str,
-        operands: impl Into<String>,
-        source: tch::TchError,
-    ) -> Self {
-        Self::Torch {
-            op,
-            operands: operands.into(),
-            message: first_line(&source.to_string()),
-        }
+    pub(crate) fn torch(op: &'static str, operands: impl Into<String>, source: tch::TchError) -> Self {
+        Self::Torch { op, operands: operands.into(), message: first_line(&source.to_string()) }
     }
 }
 
@@ -120,11 +146,7 @@ impl Error {
 #[cfg(feature = "torch")]
 fn first_line(message: &str) -> String {
     let message = message.trim_start_matches("Internal torch error: ");
-    let line = message
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or("no message");
+    let line = message.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("no message");
     line.to_owned()
 }
 

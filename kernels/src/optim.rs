@@ -1,8 +1,11 @@
-//! Gradient-descent optimizers for tensor parameters: SGD with momentum and Adam.
+//! Gradient-descent optimizers for tensor parameters: SGD with momentum, and Adam.
 //!
-//! Both hold shallow handles to the parameter tensors, so an update is seen by every node
-//! and module that shares the tensor. They read the gradients that libtorch's backward left
-//! on the parameters and update them in place with gradient recording switched off.
+//! Both implement `trace_core::Optimizer`, the trait the LLM optimizers implement too, so a
+//! trainer steps numeric and symbolic parameters the same way: `zero_feedback`, one backward
+//! pass, then `step`. `propose` computes the new tensors from the gradients that libtorch's
+//! backward left on the parameters, without changing anything; `apply` copies them into the
+//! parameters in place, so every module and node that shares a parameter tensor sees the
+//! update, and commits the optimizer's own state (momentum, moments) for those parameters.
 
 mod adam;
 mod sgd;
@@ -10,101 +13,182 @@ mod sgd;
 pub use adam::{Adam, AdamConfig};
 pub use sgd::{Sgd, SgdConfig};
 
-use crate::{Error, Result};
 use tch::Tensor;
+use trace_core::{Node, ParameterUpdate, Proposal, RejectedUpdate, StepReport, Value};
 
-/// An optimizer stepped once per training step, after a backward pass.
-///
-/// This is the contract a trainer relies on to update numeric and symbolic parameters in the
-/// same step: clear the feedback of the last step, run backward, then call `step`.
-pub trait TensorOptimizer {
-    /// Clears the feedback that the last backward pass left on the parameters.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Torch`] when libtorch fails to zero a gradient.
-    fn zero_feedback(&mut self) -> Result<()>;
+use crate::summary::{describe, format_number};
+use crate::tensor::{tensor_of, tensor_of_value, tensor_value};
+use crate::{Error, Result};
 
-    /// Updates every parameter from its feedback and returns what was done.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NonFiniteGradient`] when a gradient holds NaN or an infinity, in which case no
-    /// parameter is changed, and [`Error::Torch`] when libtorch fails an update.
-    fn step(&mut self) -> Result<StepReport>;
+/// The gradients of an optimizer's parameters at the start of a step.
+struct Gradients {
+    /// The parameter tensors, in the optimizer's order.
+    parameters: Vec<Tensor>,
+    /// The gradient of each parameter, `None` where backward did not reach it.
+    gradients: Vec<Option<Tensor>>,
+    /// The L2 norm of all gradients together.
+    norm: f64,
 }
 
-/// The outcome of one optimizer step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepReport {
-    /// The number of the step, starting at 1.
-    pub step: u64,
-    /// The number of parameters that had a gradient and were updated.
-    pub updated: usize,
-    /// The number of parameters left unchanged because backward gave them no gradient.
-    pub skipped: usize,
-    /// The L2 norm of all gradients together, before the update.
-    pub gradient_norm: f64,
-}
-
-/// Returns the gradient of `parameter`, or `None` when backward has not reached it.
-fn gradient_of(parameter: &Tensor, index: usize) -> Result<Option<Tensor>> {
-    let gradient = parameter
-        .f_grad()
-        .map_err(|source| Error::torch("grad", format!("parameter {index}"), source))?;
-    Ok(gradient.defined().then_some(gradient))
-}
-
-/// Collects the gradients of `parameters` and checks that all of them are finite.
-///
-/// Returns one entry per parameter and the L2 norm of all gradients together.
-fn finite_gradients(parameters: &[Tensor]) -> Result<(Vec<Option<Tensor>>, f64)> {
-    let mut gradients = Vec::with_capacity(parameters.len());
+/// Reads the parameter tensors and their gradients, and checks that every gradient is
+/// finite.
+fn read_gradients(nodes: &[Node]) -> Result<Gradients> {
+    let mut parameters = Vec::with_capacity(nodes.len());
+    let mut gradients = Vec::with_capacity(nodes.len());
     let mut squared_norm = 0.0;
-    for (index, parameter) in parameters.iter().enumerate() {
-        let gradient = gradient_of(parameter, index)?;
-        if let Some(gradient) = &gradient {
+    for node in nodes {
+        let parameter = tensor_of(node)?;
+        let gradient = parameter.f_grad().map_err(|source| Error::torch("grad", describe(&parameter), source))?;
+        let gradient = if gradient.defined() {
             let norm = gradient
                 .f_norm()
                 .and_then(|norm| norm.f_double_value(&[]))
-                .map_err(|source| {
-                    Error::torch("norm", format!("gradient of parameter {index}"), source)
-                })?;
+                .map_err(|source| Error::torch("norm", describe(&gradient), source))?;
             if !norm.is_finite() {
-                return Err(Error::NonFiniteGradient {
-                    parameter: index,
-                    shape: parameter.size(),
-                });
+                return Err(Error::NonFiniteGradient { parameter: node.key().to_owned(), shape: parameter.size() });
             }
             squared_norm += norm * norm;
-        }
+            Some(gradient)
+        } else {
+            None
+        };
+        parameters.push(parameter);
         gradients.push(gradient);
     }
-    Ok((gradients, squared_norm.sqrt()))
+    Ok(Gradients { parameters, gradients, norm: squared_norm.sqrt() })
 }
 
-/// Zeroes the gradients of `parameters` that have one.
-fn zero_gradients(parameters: &[Tensor]) -> Result<()> {
-    for (index, parameter) in parameters.iter().enumerate() {
-        if let Some(mut gradient) = gradient_of(parameter, index)? {
-            tch::no_grad(|| gradient.f_zero_().map(drop)).map_err(|source| {
-                Error::torch("zero_", format!("gradient of parameter {index}"), source)
-            })?;
-        }
-    }
-    Ok(())
-}
-
-/// Checks that every parameter is a floating-point tensor that records gradients.
-fn check_parameters(parameters: &[Tensor]) -> Result<()> {
-    for (index, parameter) in parameters.iter().enumerate() {
-        if !parameter.is_floating_point() || !parameter.requires_grad() {
+/// Checks that every node holds a floating-point tensor that records gradients.
+fn check_parameters(nodes: &[Node]) -> Result<()> {
+    for node in nodes {
+        let tensor = tensor_of(node)?;
+        if !tensor.is_floating_point() || !tensor.requires_grad() {
             return Err(Error::NotTrainable {
-                parameter: index,
-                dtype: format!("{:?}", parameter.kind()),
-                requires_grad: parameter.requires_grad(),
+                parameter: node.key().to_owned(),
+                dtype: crate::summary::dtype_name(tensor.kind()).to_owned(),
+                requires_grad: tensor.requires_grad(),
             });
         }
     }
     Ok(())
+}
+
+/// Clears the feedback of `nodes` and zeroes their gradients.
+fn zero_feedback(nodes: &[Node]) {
+    for node in nodes {
+        node.zero_feedback();
+        let Ok(tensor) = tensor_of(node) else { continue };
+        let Ok(mut gradient) = tensor.f_grad() else { continue };
+        if gradient.defined()
+            && let Err(error) = tch::no_grad(|| gradient.f_zero_())
+        {
+            tracing::warn!(parameter = node.key(), %error, "failed to zero a gradient");
+        }
+    }
+}
+
+/// A short description of a parameter tensor for the step log: shape, dtype and L2 norm.
+fn describe_with_norm(tensor: &Tensor) -> String {
+    let norm = tch::no_grad(|| tensor.f_norm().and_then(|n| n.f_double_value(&[])));
+    match norm {
+        Ok(norm) => format!("{} norm={}", describe(tensor), format_number(norm)),
+        Err(_) => describe(tensor),
+    }
+}
+
+/// The proposal that replaces each parameter with its new tensor.
+fn proposal(nodes: &[Node], new_tensors: Vec<(usize, Tensor)>, gradients: &Gradients) -> Proposal {
+    let updated = new_tensors.len();
+    let updates = new_tensors.into_iter().map(|(index, tensor)| (nodes[index].clone(), tensor_value(tensor))).collect();
+    Proposal {
+        updates,
+        reasoning: Some(format!(
+            "gradient norm {}; {updated} of {} parameters had a gradient",
+            format_number(gradients.norm),
+            nodes.len()
+        )),
+        ..Proposal::default()
+    }
+}
+
+/// Copies each proposed tensor into its parameter in place and returns the report; `commit`
+/// is called with the index of every parameter that was updated.
+fn apply_proposal(nodes: &[Node], proposal: &Proposal, mut commit: impl FnMut(usize)) -> StepReport {
+    let mut report = StepReport {
+        terminated: proposal.terminated,
+        reasoning: proposal.reasoning.clone(),
+        llm_calls: proposal.llm_calls,
+        warnings: proposal.warnings.clone(),
+        ..StepReport::default()
+    };
+    if proposal.terminated {
+        return report;
+    }
+
+    let _guard = tch::no_grad_guard();
+    for (node, value) in &proposal.updates {
+        let reject = |reason: String| RejectedUpdate { key: node.key().to_owned(), value: value.render(), reason };
+        let Some(index) = nodes.iter().position(|own| own == node) else {
+            report.rejected.push(reject("not a parameter of this optimizer".to_owned()));
+            continue;
+        };
+        if !node.is_trainable() {
+            report.rejected.push(reject("the parameter is not trainable".to_owned()));
+            continue;
+        }
+        match copy_into(node, value) {
+            Ok((before, after)) => {
+                commit(index);
+                report.updates.push(ParameterUpdate { key: node.key().to_owned(), before, after });
+            }
+            Err(error) => report.rejected.push(reject(error.to_string())),
+        }
+    }
+    report
+}
+
+/// Copies the tensor in `value` into the tensor of `node`, returning descriptions of the
+/// parameter before and after.
+fn copy_into(node: &Node, value: &Value) -> Result<(String, String)> {
+    let mut current = tensor_of(node)?;
+    let Some(new) = tensor_of_value(value) else {
+        return Err(Error::NotATensor { node: node.key().to_owned(), found: value.type_tag().to_owned(), error: None });
+    };
+    if new.size() != current.size() || new.kind() != current.kind() {
+        return Err(Error::ShapeMismatch {
+            op: "optimizer update",
+            operands: format!("{} and {}", describe(&current), describe(&new)),
+        });
+    }
+    let before = describe_with_norm(&current);
+    current.f_copy_(&new).map_err(|source| Error::torch("copy_", describe(&current), source))?;
+    Ok((before, describe_with_norm(&current)))
+}
+
+/// Turns a result into the boxed error type of `trace_core::Optimizer`.
+fn boxed<T>(result: Result<T>) -> std::result::Result<T, trace_core::StepError> {
+    result.map_err(|error| Box::new(error) as trace_core::StepError)
+}
+
+/// Writes an optional tensor for a checkpoint: `null` or its JSON form.
+fn optional_tensor_json(tensor: Option<&Tensor>) -> Result<serde_json::Value> {
+    tensor.map_or(Ok(serde_json::Value::Null), crate::json::tensor_to_json)
+}
+
+/// Reads an optional tensor written by [`optional_tensor_json`], shaped like `like`.
+fn optional_tensor_from_json(json: &serde_json::Value, like: &Tensor) -> Result<Option<Tensor>> {
+    if json.is_null() {
+        return Ok(None);
+    }
+    let tensor = crate::json::tensor_from_json(json, None)?;
+    if tensor.size() != like.size() {
+        return Err(Error::InvalidJson {
+            message: format!("state of shape {:?} for a parameter of shape {:?}", tensor.size(), like.size()),
+        });
+    }
+    tensor
+        .f_to_kind(like.kind())
+        .and_then(|t| t.f_to_device(like.device()))
+        .map(Some)
+        .map_err(|source| Error::torch("restore", describe(like), source))
 }

@@ -1,17 +1,22 @@
-//! Tensors as graph values, and their short text form for prompts.
+//! Tensors as graph values: [`TensorValue`] and the nodes that hold one.
+
+use std::sync::Arc;
 
 use parking_lot::Mutex;
-use std::fmt::Write as _;
 use tch::{Device, Kind, Tensor};
+use trace_core::{BinaryOp, ExtValue, Node, Parameter, Value};
 
-/// The largest number of elements that a summary lists one by one.
-const LISTED_ELEMENTS: usize = 8;
+use crate::summary::{describe, dtype_name, summarize};
+use crate::{Error, Result};
+
+/// The type tag of tensor values in prompts: `(tensor) weight0=tensor[3] f32 cpu [1, 2, 3]`.
+pub const TENSOR_TAG: &str = "tensor";
 
 /// A tensor held as a value of the traced graph.
 ///
 /// `tch::Tensor` may move between threads but not be shared, so the handle sits behind a
-/// mutex and every reader takes a shallow clone, which shares storage and autograd history
-/// with the original.
+/// mutex and every reader takes a shallow clone, which is the same libtorch tensor: same
+/// storage, same gradient, same autograd history.
 #[derive(Debug)]
 pub struct TensorValue {
     tensor: Mutex<Tensor>,
@@ -20,19 +25,12 @@ pub struct TensorValue {
 impl TensorValue {
     /// Wraps `tensor` without copying its data.
     pub fn new(tensor: Tensor) -> Self {
-        Self {
-            tensor: Mutex::new(tensor),
-        }
+        Self { tensor: Mutex::new(tensor) }
     }
 
-    /// Returns a shallow handle to the tensor: same storage, same gradient, same history.
+    /// Returns a shallow handle to the tensor.
     pub fn tensor(&self) -> Tensor {
         self.tensor.lock().shallow_clone()
-    }
-
-    /// Replaces the tensor, for instance with a detached copy.
-    pub fn replace(&self, tensor: Tensor) -> Tensor {
-        std::mem::replace(&mut *self.tensor.lock(), tensor)
     }
 
     /// Returns the shape.
@@ -45,233 +43,128 @@ impl TensorValue {
         self.tensor.lock().kind()
     }
 
-    /// Returns the device the data lives on.
+    /// Returns the device that holds the data.
     pub fn device(&self) -> Device {
         self.tensor.lock().device()
     }
 
-    /// Renders the tensor for a prompt: see [`summarize`].
+    /// Renders the tensor for a prompt, as [`summarize`] does.
     pub fn summary(&self) -> String {
         summarize(&self.tensor.lock())
     }
 }
 
-impl From<Tensor> for TensorValue {
-    fn from(tensor: Tensor) -> Self {
-        Self::new(tensor)
+impl From<TensorValue> for Value {
+    fn from(tensor: TensorValue) -> Value {
+        Value::Ext(Arc::new(tensor))
     }
 }
 
-/// Renders `tensor` in one short line: shape, dtype, device, then its elements when there
-/// are at most eight, else min, mean and max, plus the number of NaN and infinite elements
-/// when there are any.
+/// Wraps `tensor` as a graph value.
+pub fn tensor_value(tensor: Tensor) -> Value {
+    TensorValue::new(tensor).into()
+}
+
+/// Creates a trainable parameter node holding `tensor`, which is switched to record
+/// gradients.
 ///
-/// The line never grows with the number of elements, so a prompt stays small whatever the
-/// tensor. For example `tensor[2, 3] f32 cpu min=-1 mean=0.5 max=2.25`.
-pub fn summarize(tensor: &Tensor) -> String {
-    let mut line = format!(
-        "tensor{:?} {} {}",
-        tensor.size(),
-        dtype_name(tensor.kind()),
-        device_name(tensor.device())
-    );
-    if let Err(message) = tch::no_grad(|| append_values(&mut line, tensor)) {
-        let _ = write!(line, " (values unavailable: {message})");
+/// The node shares `tensor` with the caller, as `requires_grad_()` does in PyTorch: updates
+/// by an optimizer and gradients from backward show in both. Pass `tensor.detach_copy()` for
+/// an independent parameter.
+///
+/// # Errors
+///
+/// [`Error::NotTrainable`] when `tensor` is not floating-point, since only those have
+/// gradients.
+pub fn tensor_parameter(name: &str, tensor: &Tensor) -> Result<Node> {
+    if !tensor.is_floating_point() {
+        return Err(Error::NotTrainable {
+            parameter: name.to_owned(),
+            dtype: dtype_name(tensor.kind()).to_owned(),
+            requires_grad: false,
+        });
     }
-    line
+    let trainable = tensor
+        .f_set_requires_grad(true)
+        .map_err(|source| Error::torch("set_requires_grad", describe(tensor), source))?;
+    Ok(Parameter::new(name, tensor_value(trainable))
+        .description(format!("a trainable tensor of shape {:?}", tensor.size()))
+        .build())
 }
 
-fn append_values(line: &mut String, tensor: &Tensor) -> Result<(), String> {
-    let numel = tensor.numel();
-    if numel == 0 {
-        line.push_str(" empty");
-        return Ok(());
-    }
-    let values = tensor
-        .f_to_kind(Kind::Double)
-        .and_then(|t| t.f_to_device(Device::Cpu))
-        .and_then(|t| t.f_reshape([-1]))
-        .map_err(|error| error.to_string())?;
+/// Creates a non-trainable input node holding `tensor`, such as a batch of features.
+pub fn tensor_input(name: &str, tensor: &Tensor) -> Node {
+    Node::input(name, tensor_value(tensor.shallow_clone()))
+}
 
-    if numel <= LISTED_ELEMENTS {
-        let elements = Vec::<f64>::try_from(&values).map_err(|error| error.to_string())?;
-        let listed: Vec<String> = elements.iter().map(|value| format_number(*value)).collect();
-        if tensor.dim() == 0 {
-            let _ = write!(line, " {}", listed.join(""));
-        } else {
-            let _ = write!(line, " [{}]", listed.join(", "));
-        }
-        return Ok(());
+/// Returns the tensor held by `value`, or `None` when it holds something else.
+pub fn tensor_of_value(value: &Value) -> Option<Tensor> {
+    value.downcast_ext::<TensorValue>().map(TensorValue::tensor)
+}
+
+/// Returns the tensor held by `node`.
+///
+/// # Errors
+///
+/// [`Error::NotATensor`] when the node holds another type, such as an exception message.
+pub fn tensor_of(node: &Node) -> Result<Tensor> {
+    node.with_value(|value| {
+        tensor_of_value(value).ok_or_else(|| Error::NotATensor {
+            node: node.key().to_owned(),
+            found: value.type_tag().to_owned(),
+            error: node.error().map(str::to_owned),
+        })
+    })
+}
+
+impl ExtValue for TensorValue {
+    fn type_tag(&self) -> &str {
+        TENSOR_TAG
     }
 
-    let finite_mask = values.f_isfinite().map_err(|error| error.to_string())?;
-    let finite = values
-        .f_masked_select(&finite_mask)
-        .map_err(|error| error.to_string())?;
-    let nan_count = count(&values.f_isnan().map_err(|error| error.to_string())?)?;
-    let infinite_count = numel
-        .saturating_sub(finite.numel())
-        .saturating_sub(nan_count);
-    if finite.numel() > 0 {
-        let statistic = |result: Result<Tensor, tch::TchError>| {
-            result
-                .and_then(|t| t.f_double_value(&[]))
-                .map_err(|error| error.to_string())
+    fn render(&self) -> String {
+        self.summary()
+    }
+
+    fn to_json(&self) -> Option<serde_json::Value> {
+        crate::json::tensor_to_json(&self.tensor.lock()).ok()
+    }
+
+    fn load_json(&self, json: &serde_json::Value) -> Option<std::result::Result<Value, String>> {
+        let current = self.tensor();
+        Some(crate::json::tensor_from_json(json, Some(&current)).map(tensor_value).map_err(|error| error.to_string()))
+    }
+
+    fn equals(&self, other: &dyn ExtValue) -> bool {
+        let Some(other) = (other as &dyn std::any::Any).downcast_ref::<TensorValue>() else {
+            return false;
         };
-        let min = statistic(finite.f_min())?;
-        let mean = statistic(finite.f_mean(Kind::Double))?;
-        let max = statistic(finite.f_max())?;
-        let _ = write!(
-            line,
-            " min={} mean={} max={}",
-            format_number(min),
-            format_number(mean),
-            format_number(max)
-        );
+        let (left, right) = (self.tensor(), other.tensor());
+        left.size() == right.size()
+            && left.kind() == right.kind()
+            && left.device() == right.device()
+            && left.f_equal(&right).unwrap_or(false)
     }
-    if nan_count > 0 {
-        let _ = write!(line, " nan={nan_count}");
-    }
-    if infinite_count > 0 {
-        let _ = write!(line, " inf={infinite_count}");
-    }
-    Ok(())
-}
 
-fn count(mask: &Tensor) -> Result<usize, String> {
-    let total = mask
-        .f_sum(Kind::Int64)
-        .and_then(|t| t.f_int64_value(&[]))
-        .map_err(|error| error.to_string())?;
-    Ok(usize::try_from(total).unwrap_or(0))
-}
+    fn binary(&self, op: BinaryOp, other: &Value, self_on_left: bool) -> Option<std::result::Result<Value, String>> {
+        crate::ops::binary(op, &self.tensor(), other, self_on_left)
+            .map(|result| result.map(tensor_value).map_err(|error| error.to_string()))
+    }
 
-/// Formats a number with at most four significant digits, without trailing zeros.
-fn format_number(value: f64) -> String {
-    if value.is_nan() {
-        return "nan".to_owned();
+    fn detached(&self) -> Option<Arc<dyn ExtValue>> {
+        let tensor = self.tensor();
+        let detached = tensor.f_detach().unwrap_or(tensor);
+        Some(Arc::new(TensorValue::new(detached)))
     }
-    if value.is_infinite() {
-        return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
-    }
-    if value == 0.0 {
-        return "0".to_owned();
-    }
-    let magnitude = value.abs().log10().floor();
-    if !(-4.0..6.0).contains(&magnitude) {
-        return format!("{value:.3e}");
-    }
-    let decimals = (3.0 - magnitude).max(0.0) as usize;
-    let text = format!("{value:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        text
-    }
-}
 
-/// Returns the short dtype name used in summaries, as NumPy and PyTorch users write it.
-pub fn dtype_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Uint8 => "u8",
-        Kind::Int8 => "i8",
-        Kind::Int16 => "i16",
-        Kind::Int => "i32",
-        Kind::Int64 => "i64",
-        Kind::Half => "f16",
-        Kind::Float => "f32",
-        Kind::Double => "f64",
-        Kind::BFloat16 => "bf16",
-        Kind::Bool => "bool",
-        Kind::ComplexHalf => "c32",
-        Kind::ComplexFloat => "c64",
-        Kind::ComplexDouble => "c128",
-        _ => "other",
-    }
-}
-
-/// Returns the device name used in summaries: `cpu`, `cuda:0`, `mps` or `vulkan`.
-pub fn device_name(device: Device) -> String {
-    match device {
-        Device::Cpu => "cpu".to_owned(),
-        Device::Cuda(index) => format!("cuda:{index}"),
-        Device::Mps => "mps".to_owned(),
-        Device::Vulkan => "vulkan".to_owned(),
+    fn backward_as_feedback(&self, graph: &[Node]) -> std::result::Result<Option<String>, String> {
+        crate::loss::run_backward(&self.tensor(), graph).map(Some).map_err(|error| error.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn small_tensor_lists_elements() {
-        let tensor = Tensor::from_slice(&[1.0f32, -2.5, 0.125]);
-
-        assert_eq!(summarize(&tensor), "tensor[3] f32 cpu [1, -2.5, 0.125]");
-    }
-
-    #[test]
-    fn scalar_shows_value() {
-        let tensor = Tensor::from(0.25f64);
-
-        assert_eq!(summarize(&tensor), "tensor[] f64 cpu 0.25");
-    }
-
-    #[test]
-    fn large_tensor_shows_statistics() {
-        let tensor = Tensor::arange(12, (Kind::Float, Device::Cpu)).reshape([3, 4]);
-
-        assert_eq!(
-            summarize(&tensor),
-            "tensor[3, 4] f32 cpu min=0 mean=5.5 max=11"
-        );
-    }
-
-    #[test]
-    fn large_tensor_counts_nan_and_inf() {
-        let mut values = vec![1.0f64; 10];
-        values[0] = f64::NAN;
-        values[1] = f64::INFINITY;
-        values[2] = f64::NEG_INFINITY;
-        let tensor = Tensor::from_slice(&values);
-
-        assert_eq!(
-            summarize(&tensor),
-            "tensor[10] f64 cpu min=1 mean=1 max=1 nan=1 inf=2"
-        );
-    }
-
-    #[test]
-    fn empty_and_integer_tensors() {
-        let empty = Tensor::zeros([0, 3], (Kind::Float, Device::Cpu));
-        let labels = Tensor::from_slice(&[2i64, 0, 1]);
-
-        assert_eq!(summarize(&empty), "tensor[0, 3] f32 cpu empty");
-        assert_eq!(summarize(&labels), "tensor[3] i64 cpu [2, 0, 1]");
-    }
-
-    #[test]
-    fn summary_of_million_elements_is_short() {
-        let tensor = Tensor::ones([1000, 1000], (Kind::Float, Device::Cpu));
-
-        assert!(summarize(&tensor).len() < 80);
-    }
-
-    #[test]
-    fn numbers_keep_four_significant_digits() {
-        let cases = [
-            (1234.5678, "1235"),
-            (0.012345, "0.01235"),
-            (1e-7, "1.000e-7"),
-            (2.0, "2"),
-            (-0.5, "-0.5"),
-        ];
-
-        for (value, expected) in cases {
-            assert_eq!(format_number(value), expected, "value {value}");
-        }
-    }
 
     #[test]
     fn value_shares_storage_and_history() -> anyhow::Result<()> {
@@ -284,5 +177,51 @@ mod tests {
         assert_eq!(value.shape(), vec![1]);
         assert_eq!(value.kind(), Kind::Double);
         Ok(())
+    }
+
+    #[test]
+    fn value_renders_with_tensor_tag() {
+        let value = tensor_value(Tensor::from_slice(&[1.0f32, 2.0]));
+
+        assert_eq!(value.render_tagged("x0"), "(tensor) x0=tensor[2] f32 cpu [1, 2]");
+    }
+
+    #[test]
+    fn integer_parameter_is_rejected() {
+        let labels = Tensor::from_slice(&[1i64, 2]);
+
+        let result = tensor_parameter("labels", &labels);
+
+        assert!(matches!(result, Err(Error::NotTrainable { .. })), "{result:?}");
+    }
+
+    #[test]
+    fn tensor_of_text_node_is_error() {
+        let node = Node::input("text", "hello");
+
+        let result = tensor_of(&node);
+
+        assert!(matches!(&result, Err(Error::NotATensor { found, .. }) if found == "str"), "{result:?}");
+    }
+
+    #[test]
+    fn equal_values_compare_equal() {
+        let a = tensor_value(Tensor::from_slice(&[1.0f32, 2.0]));
+        let b = tensor_value(Tensor::from_slice(&[1.0f32, 2.0]));
+        let c = tensor_value(Tensor::from_slice(&[1.0f32, 3.0]));
+
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn detached_value_has_no_history() {
+        let weight = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let node = Node::input("w", tensor_value(&weight * 2.0));
+
+        let detached = node.detach();
+
+        assert!(tensor_of(&node).is_ok_and(|t| t.requires_grad()));
+        assert!(tensor_of(&detached).is_ok_and(|t| !t.requires_grad()));
     }
 }
