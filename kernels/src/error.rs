@@ -69,7 +69,7 @@ pub enum Error {
         value: f64,
     },
 
-    /// A gradient holds NaN or an infinity, so no parameter was updated.
+    /// A gradient contains NaN or an infinity, so no parameter was updated.
     #[error("the gradient of parameter {parameter} (shape {shape:?}) is not finite; no parameter was updated")]
     NonFiniteGradient {
         /// The key of the parameter node.
@@ -92,8 +92,8 @@ pub enum Error {
         requires_grad: bool,
     },
 
-    /// A node that should hold a tensor holds another value.
-    #[error("node {node} holds a {found}, not a tensor{}", error.as_ref().map(|e| format!(" (it is an exception: {e})")).unwrap_or_default())]
+    /// A node that should contain a tensor contains another value.
+    #[error("node {node} contains a {found}, not a tensor{}", error.as_ref().map(|e| format!(" (it is an exception: {e})")).unwrap_or_default())]
     NotATensor {
         /// The key of the node.
         node: String,
@@ -113,7 +113,7 @@ pub enum Error {
     /// Saved tensor JSON does not fit the tensor it is loaded into.
     #[error("invalid tensor JSON: {message}")]
     InvalidJson {
-        /// What is wrong with the JSON.
+        /// The problem with the JSON.
         message: String,
     },
 

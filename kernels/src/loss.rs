@@ -15,11 +15,11 @@ use crate::{Error, Result};
 const LISTED_GRADIENTS: usize = 8;
 
 /// Returns the feedback that makes `trace_core`'s backward run libtorch's backward from the
-/// loss tensor held by `loss`.
+/// loss tensor in `loss`.
 ///
 /// # Errors
 ///
-/// [`Error::NotATensor`] when `loss` holds no tensor (an exception node, for example).
+/// [`Error::NotATensor`] when `loss` contains no tensor (an exception node, for example).
 pub fn loss_feedback(loss: &Node) -> Result<Feedback> {
     let _loss = tensor_of(loss)?;
     Ok(Feedback::Value(loss.value()))
@@ -47,7 +47,7 @@ pub fn loss_feedback(loss: &Node) -> Result<Feedback> {
 ///
 /// # Errors
 ///
-/// [`Error::NotATensor`] when `loss` holds no tensor, and [`Error::Graph`] when the graph
+/// [`Error::NotATensor`] when `loss` contains no tensor, and [`Error::Graph`] when the graph
 /// rejects the pass: it was already used by a backward pass, or the loss is not a finite
 /// scalar (the message then names the loss).
 pub fn backward_loss(loss: &Node) -> Result<Arc<BackwardPass>> {

@@ -89,7 +89,7 @@ impl<M: ModuleT> TracedModule<M> {
     /// A failure inside the module (an input of the wrong shape, say) becomes an exception
     /// node naming the module and the input. A parameter node whose value was replaced (by
     /// [`Node::set_value`] or by loading a saved state) is first copied into the module's
-    /// variable, and the node then holds that variable again.
+    /// variable, and the node then refers to that variable again.
     pub fn forward(&self, input: &Node) -> Node {
         let mut inputs = Vec::with_capacity(self.parameters.len() + 1);
         inputs.push(input.clone());

@@ -2,11 +2,11 @@
 //!
 //! Each operator records one message node, as the operators of `trace_core` do, while
 //! libtorch records its own autograd history on the result, so a loss at the end can run
-//! libtorch's backward through all of them. A failure (shapes that do not fit, a dtype or
-//! device mismatch, an operand that is not a tensor) becomes an exception node whose message
-//! names the operator and the operands; nothing panics.
+//! libtorch's backward through all of them. A failure becomes an exception node whose
+//! message names the operator and the operands, and nothing panics. Failures are shapes that
+//! do not fit, a dtype or device mismatch, or an operand that is not a tensor.
 //!
-//! `+`, `-`, `*` and `/` on nodes work on tensors through [`TensorValue`]'s arithmetic, with
+//! `+`, `-`, `*`, `/` and `%` on nodes work on tensors through [`TensorValue`]'s arithmetic, with
 //! another tensor or a number as the other operand. The other operators are the methods of
 //! [`TensorOps`].
 
@@ -76,31 +76,31 @@ tensor_op!(RESHAPE, "reshape", "[reshape] x with a new shape of the same number 
 /// # Ok::<(), kernels::Error>(())
 /// ```
 pub trait TensorOps {
-    /// The matrix product, with libtorch's `matmul` broadcasting.
+    /// Returns the matrix product, with libtorch's `matmul` broadcasting.
     fn matmul(&self, other: &Node) -> Node;
-    /// `max(x, 0)` elementwise.
+    /// Returns `max(x, 0)` elementwise.
     fn relu(&self) -> Node;
-    /// The hyperbolic tangent elementwise.
+    /// Returns the hyperbolic tangent elementwise.
     fn tanh(&self) -> Node;
-    /// The logistic sigmoid elementwise.
+    /// Returns the logistic sigmoid elementwise.
     fn sigmoid(&self) -> Node;
-    /// The sum of all elements, a scalar tensor.
+    /// Returns the sum of all elements as a scalar tensor.
     fn sum(&self) -> Node;
-    /// The mean of all elements, a scalar tensor of a floating-point dtype.
+    /// Returns the mean of all elements as a scalar tensor; the dtype must be floating-point.
     fn mean(&self) -> Node;
-    /// The softmax along `dim` (negative counts from the end).
+    /// Returns the softmax along `dim`; a negative `dim` counts from the end.
     fn softmax(&self, dim: i64) -> Node;
-    /// The mean cross-entropy of these logits `[N, C]` against class indices `[N]` (`i64`).
+    /// Returns the mean cross-entropy of these logits `[N, C]` against class indices `[N]` (`i64`).
     fn cross_entropy(&self, targets: &Node) -> Node;
-    /// The mean squared error against `target`, which must have the same shape and dtype.
+    /// Returns the mean squared error against `target`, which must have the same shape and dtype.
     fn mse(&self, target: &Node) -> Node;
-    /// The slice at `index` along `dim`, which is removed from the shape.
+    /// Returns the slice at `index` along `dim`, which is removed from the shape.
     fn select(&self, dim: i64, index: i64) -> Node;
-    /// The entries along `dim` at the positions held by `indices`, an `i64` tensor node.
+    /// Returns the entries along `dim` at the positions in `indices`, an `i64` tensor node.
     fn index_select(&self, dim: i64, indices: &Node) -> Node;
-    /// `length` entries along `dim` from `start`, for example a minibatch of rows.
+    /// Returns `length` entries along `dim` from `start`, for example a minibatch of rows.
     fn narrow(&self, dim: i64, start: i64, length: i64) -> Node;
-    /// The same elements with a new shape; one dimension may be `-1`.
+    /// Returns the same elements with a new shape, in which one dimension may be `-1`.
     fn reshape(&self, shape: &[i64]) -> Node;
 }
 
@@ -294,8 +294,8 @@ pub(crate) fn check_devices(
     if a == b { Ok(()) } else { Err(Error::DeviceMismatch { op, operands: operands() }) }
 }
 
-/// Applies `+`, `-`, `*`, `/` or `**` where one operand is `tensor`; `None` for other
-/// operators and operands, which the caller reports as a type error.
+/// Applies a binary operator where one operand is `tensor`. Returns `None` when the other
+/// operand is neither a tensor nor a number, which the caller reports as a type error.
 pub(crate) fn binary(op: BinaryOp, tensor: &Tensor, other: &Value, tensor_on_left: bool) -> Option<Result<Tensor>> {
     let op_name = op.name();
 

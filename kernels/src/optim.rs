@@ -4,7 +4,7 @@
 //! trainer steps numeric and symbolic parameters the same way: `zero_feedback`, one backward
 //! pass, then `step`. `propose` computes the new tensors from the gradients that libtorch's
 //! backward left on the parameters, without changing anything; `apply` copies them into the
-//! parameters in place, so every module and node that shares a parameter tensor sees the
+//! parameters in place, so every module and node that shares a parameter tensor gets the
 //! update, and commits the optimizer's own state (momentum, moments) for those parameters.
 
 mod adam;
@@ -58,7 +58,7 @@ fn read_gradients(nodes: &[Node]) -> Result<Gradients> {
     Ok(Gradients { parameters, gradients, norm: squared_norm.sqrt() })
 }
 
-/// Checks that every node holds a floating-point tensor that records gradients.
+/// Checks that every node contains a floating-point tensor that records gradients.
 fn check_parameters(nodes: &[Node]) -> Result<()> {
     for node in nodes {
         let tensor = tensor_of(node)?;
@@ -87,7 +87,7 @@ fn zero_feedback(nodes: &[Node]) {
     }
 }
 
-/// A short description of a parameter tensor for the step log: shape, dtype and L2 norm.
+/// Describes a parameter tensor for the step log by shape, dtype and L2 norm.
 fn describe_with_norm(tensor: &Tensor) -> String {
     let norm = tch::no_grad(|| tensor.f_norm().and_then(|n| n.f_double_value(&[])));
     match norm {
@@ -96,7 +96,7 @@ fn describe_with_norm(tensor: &Tensor) -> String {
     }
 }
 
-/// The proposal that replaces each parameter with its new tensor.
+/// Builds the proposal that replaces each parameter with its new tensor.
 fn proposal(nodes: &[Node], new_tensors: Vec<(usize, Tensor)>, gradients: &Gradients) -> Proposal {
     let updated = new_tensors.len();
     let updates = new_tensors.into_iter().map(|(index, tensor)| (nodes[index].clone(), tensor_value(tensor))).collect();

@@ -43,7 +43,7 @@ impl TensorValue {
         self.tensor.lock().kind()
     }
 
-    /// Returns the device that holds the data.
+    /// Returns the device of the data.
     pub fn device(&self) -> Device {
         self.tensor.lock().device()
     }
@@ -97,16 +97,16 @@ pub fn tensor_input(name: &str, tensor: &Tensor) -> Node {
     Node::input(name, tensor_value(tensor.shallow_clone()))
 }
 
-/// Returns the tensor held by `value`, or `None` when it holds something else.
+/// Returns the tensor in `value`, or `None` when `value` is not a tensor.
 pub fn tensor_of_value(value: &Value) -> Option<Tensor> {
     value.downcast_ext::<TensorValue>().map(TensorValue::tensor)
 }
 
-/// Returns the tensor held by `node`.
+/// Returns the tensor in `node`.
 ///
 /// # Errors
 ///
-/// [`Error::NotATensor`] when the node holds another type, such as an exception message.
+/// [`Error::NotATensor`] when the node contains another type, such as an exception message.
 pub fn tensor_of(node: &Node) -> Result<Tensor> {
     node.with_value(|value| {
         tensor_of_value(value).ok_or_else(|| Error::NotATensor {
