@@ -1,1 +1,16 @@
 //! Example agents, tasks with train, validation and test splits, and the trainer that optimizes them.
+
+pub mod agent;
+pub mod checkpoint;
+pub mod error;
+pub mod evaluate;
+pub mod report;
+pub mod task;
+pub mod trainer;
+
+pub use agent::Agent;
+pub use checkpoint::{Checkpoint, StepRecord};
+pub use error::{Error, Result};
+pub use evaluate::{Evaluation, evaluate};
+pub use report::{RunReport, SplitScores, StopReason};
+pub use trainer::{Trainer, TrainerConfig};

@@ -125,6 +125,35 @@ pub enum Error {
         name: String,
     },
 
+    /// A code parameter's value is not the source of exactly one JavaScript function.
+    #[error("invalid code for node `{node}`: {reason}")]
+    InvalidCode {
+        /// The key of the code parameter, or `source` for source that is not in a node yet.
+        node: String,
+        /// What is wrong and what the source must look like.
+        reason: String,
+    },
+
+    /// The JavaScript engine could not start.
+    #[error("failed to start the JavaScript engine: {reason}")]
+    EngineStart {
+        /// What failed.
+        reason: String,
+    },
+
+    /// The JavaScript engine's workers have stopped, so it takes no more work.
+    #[error("the JavaScript engine has stopped; start a new engine")]
+    EngineStopped,
+
+    /// A host function could not be registered.
+    #[error("invalid host function `{name}`: {reason}")]
+    InvalidHostFunction {
+        /// The name the function was to be registered under.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// Parameter state could not be parsed or serialized as JSON.
     #[error("invalid parameter state JSON: {0}")]
     Json(#[from] serde_json::Error),

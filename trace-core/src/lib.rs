@@ -28,11 +28,16 @@
 //! # Ok::<(), trace_core::Error>(())
 //! ```
 //!
+//! With the default feature `js`, code parameters are JavaScript functions run in a
+//! sandboxed QuickJS engine; see [`JsFunction`].
+//!
 //! This crate does no I/O and depends on no async runtime; bundles wrap async functions with
 //! plain `std` futures.
 
 mod backward;
 mod bundle;
+#[cfg(feature = "js")]
+mod code;
 pub mod dot;
 mod error;
 mod key;
@@ -49,6 +54,11 @@ pub use backward::{
     BackwardOptions, BackwardPass, Feedback, FeedbackItem, GraphPropagator, ParameterFeedback, Propagator, backward,
 };
 pub use bundle::{Bundle, IntoOutput, TracedFn, TypedOperator};
+#[cfg(feature = "js")]
+pub use code::{
+    CODE_KEY_BASE, CodeProjection, EVAL_OP, Engine, EngineConfig, FunctionSignature, JsFunction, code_parameter,
+    code_parameter_with_description, signature_constraint,
+};
 pub use error::{Error, Result};
 pub use module::{Module, ParameterState, STATE_VERSION, SavedParameter};
 pub use node::{Node, NodeKind, Parameter};
