@@ -4,6 +4,8 @@ pub mod agent;
 pub mod checkpoint;
 pub mod error;
 pub mod evaluate;
+pub mod llm_call;
+pub mod qa;
 pub mod report;
 pub mod task;
 pub mod trainer;

@@ -1,6 +1,6 @@
 //! LLM clients and the optimizers that rewrite symbolic parameters: OptoPrime, OptoPrimeMulti, OPRO and TextGrad.
 //!
-//! Every optimizer implements [`trace_core::Optimizer`], holds its client as
+//! Every optimizer implements [`trace_core::Optimizer`], keeps its client as
 //! `Arc<dyn LlmClient>`, renders its prompts from the Tera templates of [`Templates`], and
 //! applies updates through a [`trace_core::ParameterSet`], so only trainable parameters
 //! change and projections run on every new value.

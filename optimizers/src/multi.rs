@@ -17,7 +17,7 @@ use crate::templates::Templates;
 /// A user's score of a candidate proposal; higher is better.
 pub type ScoreFn = Arc<dyn Fn(Proposal) -> BoxFuture<'static, f64> + Send + Sync>;
 
-/// How OptoPrimeMulti picks one of its candidates.
+/// The rule by which OptoPrimeMulti picks one of its candidates.
 #[derive(Clone)]
 pub enum Selector {
     /// The last candidate that succeeded, the one sampled at the highest temperature when
@@ -48,7 +48,7 @@ const NAME: &str = "OptoPrimeMulti";
 ///
 /// Every candidate gets the same prompt at its own temperature and rollout number (so a
 /// response cache keeps them apart), and each is retried on its own when its reply cannot
-/// be used. A step fails only when every candidate fails.
+/// be used. A step fails when its prompt cannot be built or when every candidate fails.
 #[derive(Debug)]
 pub struct OptoPrimeMulti {
     inner: OptoPrime,
@@ -58,7 +58,7 @@ pub struct OptoPrimeMulti {
 }
 
 impl OptoPrimeMulti {
-    /// An optimizer of `parameters` with candidates at temperatures 0.0, 0.5 and 1.0,
+    /// Creates an optimizer of `parameters` with candidates at temperatures 0.0, 0.5 and 1.0,
     /// chosen by majority.
     pub fn new(parameters: Vec<Node>, client: Arc<dyn LlmClient>) -> OptoPrimeMulti {
         OptoPrimeMulti {
@@ -163,7 +163,7 @@ impl OptoPrimeMulti {
         Ok(chosen)
     }
 
-    /// The position in `candidates` of the chosen one.
+    /// Returns the position in `candidates` of the chosen one.
     async fn select(&self, candidates: &[(usize, Proposal)]) -> usize {
         match &self.selector {
             Selector::Last => candidates.len() - 1,
@@ -182,7 +182,7 @@ impl OptoPrimeMulti {
     }
 }
 
-/// The position of the first proposal whose updates occur most often.
+/// Returns the position of the first proposal whose updates occur most often.
 fn majority<'a>(proposals: impl Iterator<Item = &'a Proposal>) -> usize {
     let signatures: Vec<String> = proposals.map(signature).collect();
     let mut best = (0, 0);
@@ -195,7 +195,7 @@ fn majority<'a>(proposals: impl Iterator<Item = &'a Proposal>) -> usize {
     best.0
 }
 
-/// The updates of a proposal as one comparable text.
+/// Renders the updates of a proposal as one comparable text.
 fn signature(proposal: &Proposal) -> String {
     if proposal.terminated {
         return reply::TERMINATE.to_string();

@@ -1,5 +1,5 @@
-//! OPRO (optimization by prompting): the LLM sees the history of variable values and the
-//! feedback each received, with an objective, but not the graph.
+//! OPRO (optimization by prompting): the LLM is shown the history of variable values and
+//! the feedback each received, with an objective, but not the graph.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::templates::Templates;
 /// Settings of [`Opro`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct OproConfig {
-    /// What the variables should achieve; `None` uses the template `opro/objective.tera`.
+    /// The goal of the variables; `None` uses the template `opro/objective.tera`.
     pub objective: Option<String>,
     /// How many past (variables, feedback) pairs the prompt shows, the current one included.
     pub history_size: usize,
@@ -63,7 +63,7 @@ const NAME: &str = "OPRO";
 /// The OPRO optimizer.
 ///
 /// Each step adds the current values of the trainable parameters and the feedback they
-/// received (from [`Summary::feedback_text`]) to the history, and asks for values that do
+/// received (from [`Summary::feedback_text`]) to the history, and requests values that do
 /// better than every entry of it. Replies are read and repaired like OptoPrime's.
 #[derive(Debug)]
 pub struct Opro {
@@ -76,7 +76,7 @@ pub struct Opro {
 }
 
 impl Opro {
-    /// An optimizer of `parameters` with the default settings and templates.
+    /// Creates an optimizer of `parameters` with the default settings and templates.
     pub fn new(parameters: Vec<Node>, client: Arc<dyn LlmClient>) -> Opro {
         Opro {
             client,
@@ -108,7 +108,7 @@ impl Opro {
         self.parameters.add_projection(parameter, projection);
     }
 
-    /// The history the next prompt shows besides the new entry, oldest first.
+    /// Returns the history that the next prompt shows besides the new entry, oldest first.
     pub fn history(&self) -> Vec<HistoryEntry> {
         self.history.iter().cloned().collect()
     }

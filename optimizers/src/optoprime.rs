@@ -1,5 +1,5 @@
 //! OptoPrime: the optimizer of Microsoft Trace, which shows an LLM the traced graph of a run
-//! and the feedback on it, and asks for new values of the trainable parameters.
+//! and the feedback on it, and requests new values of the trainable parameters.
 //!
 //! The prompt is a problem in nine sections rendered from the parameters' [`Summary`]:
 //! #Instruction (the objective), #Code (one `out = op(arg=in)` line per operator),
@@ -119,7 +119,7 @@ pub struct OptoPrime {
 const NAME: &str = "OptoPrime";
 
 impl OptoPrime {
-    /// An optimizer of `parameters` with the default settings and templates.
+    /// Creates an optimizer of `parameters` with the default settings and templates.
     pub fn new(parameters: Vec<Node>, client: Arc<dyn LlmClient>) -> OptoPrime {
         OptoPrime {
             client,
@@ -156,12 +156,12 @@ impl OptoPrime {
         &self.config
     }
 
-    /// The past (variables, feedback) pairs the next prompt shows, oldest first.
+    /// Returns the past (variables, feedback) pairs that the next prompt shows, oldest first.
     pub fn memory(&self) -> Vec<MemoryEntry> {
         self.memory.entries().cloned().collect()
     }
 
-    /// The system and user messages of the next step, rendered from the current feedback,
+    /// Renders the system and user messages of the next step from the current feedback,
     /// without sending them.
     ///
     /// # Errors
@@ -193,12 +193,13 @@ impl OptoPrime {
     }
 
     fn build(&self) -> Result<Prepared> {
-        let summary = Summary::of(self.parameters.nodes());
+        let trainable: Vec<Node> = self.parameters.nodes().iter().filter(|node| node.is_trainable()).cloned().collect();
+        let summary = Summary::of(&trainable);
         let objective = match &self.config.objective {
             Some(objective) => objective.clone(),
             None => self.templates.render_plain("optoprime/objective.tera")?.trim_end().to_string(),
         };
-        let (mut problem, variables) = Problem::new(&summary, self.parameters.nodes(), objective);
+        let (mut problem, variables) = Problem::new(&summary, &trainable, objective);
         if summary.feedback.is_empty() || variables.is_empty() {
             return Err(Error::NoFeedback { optimizer: NAME.to_string() });
         }
@@ -292,7 +293,7 @@ pub(crate) fn apply_settings(mut request: ChatRequest, config: &OptoPrimeConfig)
     request
 }
 
-/// The proposal of a parsed reply.
+/// Builds the proposal of a parsed reply.
 pub(crate) fn to_proposal(reply: SuggestionReply, llm_calls: usize, mut warnings: Vec<String>) -> Proposal {
     warnings.extend(reply.warnings);
     Proposal { updates: reply.updates, terminated: reply.terminated, reasoning: reply.reasoning, llm_calls, warnings }

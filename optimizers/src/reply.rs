@@ -22,10 +22,10 @@ use crate::error::{Error, Result};
 use crate::llm::{ChatRequest, Completion, FinishReason, LlmClient, Message};
 use crate::templates::Templates;
 
-/// The word that tells the optimizer to change nothing.
+/// The reply word that leaves every parameter unchanged.
 pub(crate) const TERMINATE: &str = "TERMINATE";
 
-/// A usable reply: the updates it asks for and what came with them.
+/// A usable reply: its updates, reasoning and warnings.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SuggestionReply {
     pub(crate) updates: Vec<(Node, Value)>,
@@ -37,8 +37,8 @@ pub(crate) struct SuggestionReply {
 
 /// Parses a reply of the form `{"reasoning": ..., "answer": ..., "suggestion": {key: value}}`.
 ///
-/// `cut_off` tells whether the token limit stopped the reply, which the error message then
-/// mentions.
+/// `cut_off` is true when the token limit stopped the reply, and the error message then
+/// says so.
 ///
 /// # Errors
 ///
@@ -114,7 +114,8 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
         if name.as_str() != variable.key {
             reply.warnings.push(format!("key `{name}` was read as `{}`", variable.key));
         }
-        match convert(value, &variable.current) {
+        let value = convert::strip_rendered_key(value, &variable.key);
+        match convert(&value, &variable.current) {
             Ok(converted) => reply.updates.push((variable.node.clone(), converted)),
             Err(reason) => invalid.push(format!("`{}`: {reason}", variable.key)),
         }
@@ -136,7 +137,7 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
     Ok(reply)
 }
 
-/// Whether the reply contains `TERMINATE` as a word of its own.
+/// Returns whether the reply contains `TERMINATE` as a word of its own.
 fn contains_terminate(text: &str) -> bool {
     text.match_indices(TERMINATE).any(|(start, _)| {
         let before = text[..start].chars().next_back();
@@ -148,8 +149,8 @@ fn contains_terminate(text: &str) -> bool {
 /// Nesting deeper than this is not searched for a suggestion.
 const MAX_SEARCH_DEPTH: usize = 4;
 
-/// The `suggestion` map of a reply object: a member named `suggestion` (or `suggestions`),
-/// unwrapped when it holds a single nested `suggestion`, parsed when the model wrote it as
+/// Finds the `suggestion` map of a reply object: a member named `suggestion` (or
+/// `suggestions`), unwrapped when it contains a single nested `suggestion`, parsed when the model wrote it as
 /// a string, or else found inside another member such as `answer`.
 fn find_suggestion(object: &Map<String, Json>, depth: usize) -> Option<Map<String, Json>> {
     if depth > MAX_SEARCH_DEPTH {
@@ -180,7 +181,7 @@ fn find_suggestion(object: &Map<String, Json>, depth: usize) -> Option<Map<Strin
     })
 }
 
-/// A reply member as text: strings as they are, anything else as JSON.
+/// Renders a reply member as text: strings as they are, anything else as JSON.
 pub(crate) fn json_text(json: &Json) -> String {
     match json {
         Json::String(text) => text.clone(),
@@ -269,7 +270,7 @@ pub(crate) async fn ask_for_suggestion(
     .await
 }
 
-/// Whether the token limit cut `completion` short.
+/// Returns whether the token limit cut `completion` short.
 pub(crate) fn is_cut_off(completion: &Completion) -> bool {
     completion.finish_reason == FinishReason::Length
 }
@@ -317,8 +318,9 @@ mod tests {
             format!(r#"{{"reasoning": "r", "suggestion": {{"suggestion": {{"{x}": 5}}}}}}"#),
             format!(r#"{{"reasoning": "r", "answer": {{"suggestion": {{"{x}": 5}}}}}}"#),
             format!(r#"{{"suggestion": {{"{x}": "5"}}}}"#),
+            format!(r#"{{"suggestion": {{"{x}": "(int) {x}=5"}}}}"#),
             format!(r#"{{"suggestion": {{"x:{}": 5}}}}"#, &x[1..]),
-            format!(r#"{{"suggestion": {{"x": 5.0}}}}"#),
+            r#"{"suggestion": {"x": 5.0}}"#.to_string(),
             format!(r#"{{"suggestion": "{{\"{x}\": 5}}"}}"#),
             format!(r#"{{"{x}": 5}}"#),
             format!("{x} = 5"),

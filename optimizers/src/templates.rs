@@ -51,7 +51,7 @@ impl Default for Templates {
 }
 
 impl Templates {
-    /// The templates compiled into the crate.
+    /// Returns the templates compiled into the crate.
     ///
     /// # Panics
     ///
@@ -63,8 +63,8 @@ impl Templates {
         }
     }
 
-    /// The default templates, with every file of `dir` that has a default's name (such as
-    /// `optoprime/problem.tera`) used in its place. Other files are ignored.
+    /// Loads the default templates, each replaced by the file of `dir` with the same name
+    /// (such as `optoprime/problem.tera`) when there is one. Other files are ignored.
     ///
     /// # Errors
     ///
@@ -114,7 +114,8 @@ impl Templates {
     }
 }
 
-/// The error with its chain of causes, because Tera puts the useful part in the source.
+/// Formats the error with its chain of causes, because Tera puts the useful part in the
+/// source.
 fn describe(error: &tera::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);

@@ -70,7 +70,7 @@ pub struct TextGrad {
 }
 
 impl TextGrad {
-    /// An optimizer of `parameters` with the default settings and templates.
+    /// Creates an optimizer of `parameters` with the default settings and templates.
     pub fn new(parameters: Vec<Node>, client: Arc<dyn LlmClient>) -> TextGrad {
         TextGrad {
             client,
@@ -101,12 +101,12 @@ impl TextGrad {
     }
 
     async fn propose_inner(&self) -> Result<Proposal> {
-        let members = self.parameters.nodes();
-        let summary = Summary::of(members);
+        let members: Vec<Node> = self.parameters.nodes().iter().filter(|node| node.is_trainable()).cloned().collect();
+        let summary = Summary::of(&members);
         let variables: Vec<Variable> = summary
             .variables
             .iter()
-            .filter(|entry| members.contains(&entry.node) && entry.node.is_trainable())
+            .filter(|entry| members.contains(&entry.node))
             .map(|entry| Variable::of(&entry.node))
             .collect();
         if summary.feedback.is_empty() || variables.is_empty() {
@@ -207,8 +207,8 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// The single feedback text of `key`, reducing several with one LLM call; `None` when
-    /// no feedback reached it.
+    /// Returns the single feedback text of `key`, reducing several texts with one LLM call,
+    /// or `None` when no feedback reached it.
     async fn reduced(&mut self, key: &str) -> Result<Option<String>> {
         let gradients = match self.gradients.get(key) {
             None => return Ok(None),
@@ -287,7 +287,8 @@ fn retry_prompt(templates: &Templates, name: &str, error: &str) -> Result<String
     templates.render(name, &context)
 }
 
-/// The value between the tags of a descent reply, converted to the variable's type.
+/// Extracts the value between the tags of a descent reply and converts it to the
+/// variable's type.
 fn parse_improved(completion: &Completion, variable: &Variable) -> Result<trace_core::Value, String> {
     let text = &completion.text;
     let lower = text.to_ascii_lowercase();

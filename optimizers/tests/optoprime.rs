@@ -21,7 +21,7 @@ fn graph() -> Graph {
     let frozen = Node::input("frozen", 10);
     let sum = &x + &frozen;
     let text = trace_core::ops::format(&prompt, &[("n", &sum)]);
-    text.backward("the number should be 15").unwrap();
+    text.backward("the number should be 15").expect("backward on a fresh output succeeds");
     Graph { x, prompt, frozen }
 }
 

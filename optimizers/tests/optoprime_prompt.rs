@@ -1,4 +1,4 @@
-//! The rendered OptoPrime prompt of a small graph, snapshot-tested. The file holds one test
+//! The rendered OptoPrime prompt of a small graph, snapshot-tested. The file contains one test
 //! so that node keys, which come from process-wide counters, are the same on every run.
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Trainable JavaScript code: calls per second of a small function through the traced
-//! call, the same call untraced and awaited, the raw QuickJS call on one thread with no
-//! worker channel (the cost floor that the worker design adds to), and the cost of
-//! starting an engine.
+//! call, awaited, and untraced. The raw QuickJS call on the calling thread, with no worker
+//! channel, is the floor that the worker design adds to. Then the throughput of several
+//! threads sharing one engine, and the cost of starting an engine.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -66,6 +66,36 @@ fn bench_calls(c: &mut Criterion) {
     group.finish();
 }
 
+/// Throughput of 4 threads making 100 traced calls each, with one and with two workers.
+fn bench_threads(c: &mut Criterion) {
+    const THREADS: usize = 4;
+    const CALLS_PER_THREAD: usize = 100;
+    let mut group = c.benchmark_group("js_threads");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements((THREADS * CALLS_PER_THREAD) as u64));
+
+    for workers in [1, 2] {
+        let engine = Engine::with_config(EngineConfig::default().with_workers(workers)).expect("engine starts");
+        let code = code_parameter(SOURCE).expect("source parses");
+        let function = JsFunction::new(&engine, &code).expect("code binds");
+        group.bench_function(format!("4_threads_{workers}_workers"), |b| {
+            b.iter(|| {
+                thread::scope(|scope| {
+                    for _ in 0..THREADS {
+                        scope.spawn(|| {
+                            let x = Node::input("x", 20);
+                            for _ in 0..CALLS_PER_THREAD {
+                                black_box(function.call(&[&x]).expect("inputs match"));
+                            }
+                        });
+                    }
+                });
+            });
+        });
+    }
+    group.finish();
+}
+
 fn bench_start(c: &mut Criterion) {
     let mut group = c.benchmark_group("js_engine");
     group.bench_function("start_one_worker", |b| {
@@ -80,5 +110,5 @@ fn bench_start(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_calls, bench_start);
+criterion_group!(benches, bench_calls, bench_threads, bench_start);
 criterion_main!(benches);

@@ -244,10 +244,11 @@ pub fn backward(outputs: &[(Node, Feedback)], options: &BackwardOptions) -> Resu
         return Err(Error::NoOutputs);
     }
 
-    let (nodes, positions) = collect_reachable(outputs)?;
-    let (child_starts, children) = child_lists(&nodes, &positions);
-    let seeds = seed_feedback(outputs, &nodes, &positions)?;
+    let reachable = collect_reachable(outputs)?;
+    let (child_starts, children) = child_lists(&reachable);
+    let seeds = seed_feedback(outputs, &reachable.nodes, &reachable.positions)?;
 
+    let nodes = &reachable.nodes;
     let mut incoming: Vec<Vec<Arc<FeedbackItem>>> = vec![Vec::new(); nodes.len()];
     for (position, item) in &seeds {
         incoming[*position as usize].push(item.clone());
@@ -279,14 +280,15 @@ pub fn backward(outputs: &[(Node, Feedback)], options: &BackwardOptions) -> Resu
                 found: per_parent.len(),
             });
         }
-        for (parent, items) in node.parents().iter().zip(per_parent) {
-            incoming[positions[&parent.address()] as usize].extend(items);
+        for (&parent, items) in reachable.parents_of(position).iter().zip(per_parent) {
+            incoming[parent as usize].extend(items);
         }
     }
 
     if !options.retain_graph {
         nodes.iter().for_each(Node::mark_backwarded);
     }
+    let Reachable { nodes, positions, .. } = reachable;
     let pass = Arc::new(BackwardPass { nodes, positions, child_starts, children, outputs: seeds });
     for (position, items) in reached_parameters {
         pass.nodes[position].push_feedback(ParameterFeedback { pass: pass.clone(), items });
@@ -295,56 +297,105 @@ pub fn backward(outputs: &[(Node, Feedback)], options: &BackwardOptions) -> Resu
     Ok(pass)
 }
 
-/// Collects the nodes reachable from `outputs`, sorted by level and creation order.
-fn collect_reachable(outputs: &[(Node, Feedback)]) -> Result<(Vec<Node>, FxHashMap<usize, u32>)> {
-    let mut seen: FxHashSet<usize> = FxHashSet::default();
-    let mut nodes = Vec::new();
-    let mut stack: Vec<&Node> = Vec::new();
+/// The nodes reachable from the outputs, sorted by level and creation order, with the
+/// edges between them as positions into that order.
+struct Reachable {
+    nodes: Vec<Node>,
+    positions: FxHashMap<usize, u32>,
+    /// Parents of node `i` are `parents[parent_starts[i]..parent_starts[i + 1]]`.
+    parent_starts: Vec<u32>,
+    parents: Vec<u32>,
+}
 
-    for (output, _) in outputs {
-        if seen.insert(output.address()) {
-            stack.push(output);
-        }
+impl Reachable {
+    fn parents_of(&self, position: usize) -> &[u32] {
+        &self.parents[self.parent_starts[position] as usize..self.parent_starts[position + 1] as usize]
     }
-    while let Some(node) = stack.pop() {
+}
+
+/// Collects the nodes reachable from `outputs` with one hash probe per edge: nodes are
+/// numbered as they are discovered, then renumbered in level order.
+fn collect_reachable(outputs: &[(Node, Feedback)]) -> Result<Reachable> {
+    let mut discovered: FxHashMap<usize, u32> = FxHashMap::default();
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut parent_spans: Vec<(u32, u32)> = Vec::new();
+    let mut discovered_parents: Vec<u32> = Vec::new();
+    let mut stack: Vec<u32> = Vec::new();
+
+    let mut discover = |node: &Node, nodes: &mut Vec<Node>, stack: &mut Vec<u32>| -> u32 {
+        *discovered.entry(node.address()).or_insert_with(|| {
+            let index = nodes.len() as u32;
+            nodes.push(node.clone());
+            stack.push(index);
+            index
+        })
+    };
+    for (output, _) in outputs {
+        discover(output, &mut nodes, &mut stack);
+    }
+    while let Some(index) = stack.pop() {
+        let node = nodes[index as usize].clone();
         if node.is_backwarded() {
             return Err(Error::AlreadyBackwarded { node: node.key().to_string() });
         }
-        nodes.push(node.clone());
+        let start = discovered_parents.len() as u32;
         for parent in node.parents() {
-            if seen.insert(parent.address()) {
-                stack.push(parent);
-            }
+            let parent_index = discover(parent, &mut nodes, &mut stack);
+            discovered_parents.push(parent_index);
         }
+        if parent_spans.len() <= index as usize {
+            parent_spans.resize(index as usize + 1, (0, 0));
+        }
+        parent_spans[index as usize] = (start, discovered_parents.len() as u32);
+    }
+    parent_spans.resize(nodes.len(), (0, 0));
+
+    let mut order: Vec<u32> = (0..nodes.len() as u32).collect();
+    order.sort_unstable_by_key(|&index| (nodes[index as usize].level(), nodes[index as usize].id()));
+    let mut rank = vec![0u32; nodes.len()];
+    for (position, &index) in order.iter().enumerate() {
+        rank[index as usize] = position as u32;
     }
 
-    nodes.sort_unstable_by_key(|node| (node.level(), node.id()));
-    let positions = nodes.iter().enumerate().map(|(i, node)| (node.address(), i as u32)).collect();
-    Ok((nodes, positions))
+    let mut parent_starts = Vec::with_capacity(nodes.len() + 1);
+    let mut parents = Vec::with_capacity(discovered_parents.len());
+    parent_starts.push(0);
+    for &index in &order {
+        let (start, end) = parent_spans[index as usize];
+        parents.extend(discovered_parents[start as usize..end as usize].iter().map(|&parent| rank[parent as usize]));
+        parent_starts.push(parents.len() as u32);
+    }
+
+    let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    let nodes: Vec<Node> = order.iter().filter_map(|&index| slots[index as usize].take()).collect();
+    let mut positions = discovered;
+    for position in positions.values_mut() {
+        *position = rank[*position as usize];
+    }
+    Ok(Reachable { nodes, positions, parent_starts, parents })
 }
 
 /// The children of every node, as compressed lists indexed by position.
-fn child_lists(nodes: &[Node], positions: &FxHashMap<usize, u32>) -> (Vec<u32>, Vec<u32>) {
-    let mut counts = vec![0u32; nodes.len() + 1];
-    for node in nodes {
-        for parent in node.parents() {
-            counts[positions[&parent.address()] as usize + 1] += 1;
-        }
+fn child_lists(reachable: &Reachable) -> (Vec<u32>, Vec<u32>) {
+    let count = reachable.nodes.len();
+    let mut starts = vec![0u32; count + 1];
+    for &parent in &reachable.parents {
+        starts[parent as usize + 1] += 1;
     }
-    for i in 1..counts.len() {
-        counts[i] += counts[i - 1];
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
     }
 
-    let mut next = counts.clone();
-    let mut children = vec![0u32; counts[nodes.len()] as usize];
-    for (child, node) in nodes.iter().enumerate() {
-        for parent in node.parents() {
-            let slot = &mut next[positions[&parent.address()] as usize];
+    let mut next = starts.clone();
+    let mut children = vec![0u32; reachable.parents.len()];
+    for child in 0..count {
+        for &parent in reachable.parents_of(child) {
+            let slot = &mut next[parent as usize];
             children[*slot as usize] = child as u32;
             *slot += 1;
         }
     }
-    (counts, children)
+    (starts, children)
 }
 
 /// Turns each output's feedback into an item, running the backward of feedback values that

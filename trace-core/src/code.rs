@@ -5,11 +5,13 @@
 //! [`Engine`], nothing else: no file, network or process access, no module loader, no
 //! `require`, `fetch`, `console`, `std` or `os`. Each engine has memory, wall-time and
 //! stack limits; exceeding one makes the call fail with a message naming the limit, and
-//! the engine stays usable. Scripts run in strict mode.
+//! the engine stays usable. Scripts run in strict mode. Each source gets a global scope of
+//! its own on each worker, kept between calls of that source, so a global that a function
+//! sets can still be there at its next call on the same worker.
 //!
-//! A code parameter ([`code_parameter`]) holds the source of one function declaration; its
-//! constraint records the name and signature, and [`CodeProjection`] rejects updates that
-//! change them. [`JsFunction`] calls it on nodes and records `eval` nodes, and a failure
+//! The value of a code parameter ([`code_parameter`]) is the source of one function
+//! declaration. Its constraint records the name and signature, and [`CodeProjection`]
+//! rejects updates that change them. [`JsFunction`] calls it on nodes and records `eval` nodes, and a failure
 //! becomes an exception node whose text is the source with the failing line marked.
 //!
 //! # Threads
@@ -37,6 +39,7 @@ pub use call::{EVAL_OP, JsFunction};
 pub use config::EngineConfig;
 pub use engine::Engine;
 pub use parameter::{
-    CODE_KEY_BASE, CodeProjection, code_parameter, code_parameter_with_description, signature_constraint,
+    CODE_KEY_BASE, CheckedCodeProjection, CodeProjection, code_parameter, code_parameter_with_description,
+    signature_constraint,
 };
 pub use signature::FunctionSignature;

@@ -130,7 +130,7 @@ pub enum Error {
     InvalidCode {
         /// The key of the code parameter, or `source` for source that is not in a node yet.
         node: String,
-        /// What is wrong and what the source must look like.
+        /// The problem, and what the source must look like instead.
         reason: String,
     },
 
@@ -150,7 +150,7 @@ pub enum Error {
     InvalidHostFunction {
         /// The name the function was to be registered under.
         name: String,
-        /// What is wrong with it.
+        /// The problem with the name or the function.
         reason: String,
     },
 

@@ -4,13 +4,14 @@
 //! also between graphs built concurrently. A base that ends in a digit gets a trailing `_`
 //! (`x1` gives `x1_0`), so that `x1` with counter 0 and `x` with counter 10 stay apart.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-static COUNTERS: LazyLock<Mutex<FxHashMap<Box<str>, Arc<AtomicU64>>>> = LazyLock::new(Default::default);
+static COUNTERS: LazyLock<Mutex<FxHashMap<Arc<str>, Arc<AtomicU64>>>> = LazyLock::new(Default::default);
 
 /// The key source for one base name.
 #[derive(Debug, Clone)]
@@ -23,8 +24,13 @@ impl KeyCounter {
     /// The counter for `name` after sanitizing it into an identifier.
     pub(crate) fn new(name: &str) -> KeyCounter {
         let base = sanitize(name);
-        let counter = COUNTERS.lock().entry(base.clone().into_boxed_str()).or_default().clone();
-        KeyCounter { base: Arc::from(base), counter }
+        let mut counters = COUNTERS.lock();
+        if let Some((base, counter)) = counters.get_key_value(base.as_ref()) {
+            return KeyCounter { base: base.clone(), counter: counter.clone() };
+        }
+        let base: Arc<str> = Arc::from(base.as_ref());
+        let counter = counters.entry(base.clone()).or_default().clone();
+        KeyCounter { base, counter }
     }
 
     /// The next unused key for this base.
@@ -37,8 +43,17 @@ impl KeyCounter {
     }
 }
 
-/// Turns `name` into an identifier that does not end in a digit.
-fn sanitize(name: &str) -> String {
+/// Turns `name` into an identifier that does not end in a digit, borrowing it when it
+/// already is one.
+fn sanitize(name: &str) -> Cow<'_, str> {
+    let is_identifier = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.ends_with(|c: char| c.is_ascii_digit());
+    if is_identifier {
+        return Cow::Borrowed(name);
+    }
+
     let mut base: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     if base.is_empty() {
         base.push_str("node");
@@ -49,7 +64,7 @@ fn sanitize(name: &str) -> String {
     if base.ends_with(|c: char| c.is_ascii_digit()) {
         base.push('_');
     }
-    base
+    Cow::Owned(base)
 }
 
 /// The next id in creation order; ids order nodes of equal level deterministically.

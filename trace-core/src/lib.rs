@@ -56,8 +56,8 @@ pub use backward::{
 pub use bundle::{Bundle, IntoOutput, TracedFn, TypedOperator};
 #[cfg(feature = "js")]
 pub use code::{
-    CODE_KEY_BASE, CodeProjection, EVAL_OP, Engine, EngineConfig, FunctionSignature, JsFunction, code_parameter,
-    code_parameter_with_description, signature_constraint,
+    CODE_KEY_BASE, CheckedCodeProjection, CodeProjection, EVAL_OP, Engine, EngineConfig, FunctionSignature, JsFunction,
+    code_parameter, code_parameter_with_description, signature_constraint,
 };
 pub use error::{Error, Result};
 pub use module::{Module, ParameterState, STATE_VERSION, SavedParameter};

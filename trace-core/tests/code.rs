@@ -16,7 +16,7 @@ fn engine() -> Engine {
     Engine::new().expect("engine starts")
 }
 
-/// A code parameter whose source is not checked, as an optimizer could leave it.
+/// Builds a code parameter without checking its source, as an optimizer could leave it.
 fn unchecked_code(source: &str) -> Node {
     Parameter::new("__code", Value::Code(source.to_string())).build()
 }
@@ -191,7 +191,7 @@ fn json_values_cross_both_ways() {
 }
 
 #[test]
-fn infinite_loop_stops_at_time_limit_and_engine_recovers() {
+fn infinite_loop_hits_time_limit() {
     let limit = Duration::from_millis(200);
     let engine = Engine::with_config(EngineConfig::default().with_time_limit(limit)).unwrap();
     let code = code_parameter("function f(x) {\n  while (true) {}\n}").unwrap();
@@ -203,6 +203,8 @@ fn infinite_loop_stops_at_time_limit_and_engine_recovers() {
 
     let text = error_text(&out);
     assert!(text.starts_with("time limit exceeded: the call ran longer than the limit of 200 ms"), "{text}");
+    assert!(text.contains("\n   2 |   while (true) {}\n"), "{text}");
+    assert!(text.contains(&format!("JavaScript stack when the call was stopped (the first frame is the start of the running function):\n    at f ({}:1:", code.key())), "{text}");
     assert!(elapsed >= limit, "stopped after {elapsed:?}, before the limit");
     assert!(elapsed < limit * 10, "stopped only after {elapsed:?}");
     assert_eq!(next.value(), Value::Int(7));
@@ -229,7 +231,7 @@ fn async_function_result_is_awaited() {
 }
 
 #[test]
-fn allocating_past_memory_limit_is_caught_and_engine_recovers() {
+fn allocation_past_memory_limit_is_caught() {
     let config = EngineConfig::default().with_memory_limit(16 << 20);
     let engine = Engine::with_config(config).unwrap();
     let local =
@@ -250,6 +252,22 @@ fn allocating_past_memory_limit_is_caught_and_engine_recovers() {
         assert!(text.contains("the limit of 16 MiB of memory"), "{text}");
     }
     assert_eq!(next.value(), Value::Int(100_000));
+}
+
+#[test]
+fn memory_kept_by_other_source_is_released() {
+    let engine = Engine::with_config(EngineConfig::default().with_memory_limit(16 << 20)).unwrap();
+    let keeper =
+        code_parameter("function f(x) { globalThis.kept = new Array(x).fill(0); return kept.length; }").unwrap();
+    let user = code_parameter("function f(x) { const a = new Array(x).fill(0); return a.length; }").unwrap();
+
+    let kept = call_one(&engine, &keeper, Value::Int(600_000));
+    let first = call_one(&engine, &user, Value::Int(600_000));
+    let second = call_one(&engine, &user, Value::Int(600_000));
+
+    assert_eq!(kept.value(), Value::Int(600_000));
+    assert!(error_text(&first).starts_with("memory limit exceeded"), "{}", error_text(&first));
+    assert_eq!(second.value(), Value::Int(600_000));
 }
 
 #[test]
@@ -325,6 +343,17 @@ fn import_statements_fail() {
     let in_body_text = error_text(&in_body);
     assert!(in_body_text.starts_with("SyntaxError: "), "{in_body_text}");
     assert!(in_body_text.contains(">> 2 |   import * as std from 'std';"), "{in_body_text}");
+}
+
+#[test]
+fn strict_mode_rejects_implicit_globals() {
+    let engine = engine();
+    let code = code_parameter("function f(x) {\n  total = x + 1;\n  return total;\n}").unwrap();
+
+    let out = call_one(&engine, &code, Value::Int(1));
+
+    let text = error_text(&out);
+    assert!(text.starts_with("ReferenceError: total is not defined (line 2,"), "{text}");
 }
 
 #[test]
@@ -470,6 +499,24 @@ fn host_function_names_must_be_identifiers() {
 }
 
 #[test]
+fn dropping_engine_stops_workers() {
+    let engine = Engine::with_config(EngineConfig::default().with_workers(2)).unwrap();
+    let marker = Arc::new(());
+    let captured = marker.clone();
+    engine.register("ping", move || Arc::strong_count(&captured) as i64).unwrap();
+    let pinged = engine.run("function f() { return ping(); }", vec![]);
+
+    drop(engine);
+    let started = Instant::now();
+    while Arc::strong_count(&marker) > 1 && started.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(5));
+    }
+
+    assert!(pinged.is_ok(), "{pinged:?}");
+    assert_eq!(Arc::strong_count(&marker), 1, "a worker still holds the host function");
+}
+
+#[test]
 fn calls_from_many_threads_share_one_engine() {
     let engine = Engine::with_config(EngineConfig::default().with_workers(2)).unwrap();
     let code = code_parameter("function f(x) { let s = 0; for (let i = 0; i <= x; i++) s += i; return s; }").unwrap();
@@ -515,4 +562,36 @@ fn wrong_input_count_is_an_error() {
     let error = function.call(&[&Node::input("a", 1)]).unwrap_err();
 
     assert_eq!(error.to_string(), "operator `eval` takes 3 inputs (a, b, __code) but was called with 2");
+}
+
+fn json_like_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        // Integers beyond 2^53 in magnitude reach JavaScript rounded to the nearest double.
+        (-(1_i64 << 53)..=(1_i64 << 53)).prop_map(Value::Int),
+        any::<f64>().prop_filter("NaN is not equal to itself", |f| !f.is_nan()).prop_map(Value::Float),
+        any::<String>().prop_map(Value::Text),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::List),
+            proptest::collection::btree_map(any::<String>(), inner, 0..4).prop_map(Value::Map),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn identity_function_round_trips_values(value in json_like_value()) {
+        static ENGINE: std::sync::LazyLock<Engine> = std::sync::LazyLock::new(engine);
+
+        let result = ENGINE.run("function f(x) { return x; }", vec![value.clone()]);
+
+        proptest::prop_assert_eq!(result, Ok(value));
+    }
 }

@@ -90,7 +90,7 @@ impl Section {
 const NOTE_ALLOWANCE: usize = 64;
 
 impl Problem {
-    /// The problem for `summary`. Variables of the summary that are not among `members`
+    /// Builds the problem for `summary`. Variables of the summary that are not among `members`
     /// (trainable parameters of another optimizer) are shown as inputs.
     pub(crate) fn new(summary: &Summary, members: &[Node], instruction: String) -> (Problem, Vec<Node>) {
         let (variables, foreign): (Vec<&SummaryEntry>, Vec<&SummaryEntry>) =
@@ -153,7 +153,7 @@ impl Problem {
         [&mut self.others, &mut self.inputs, &mut self.documentation, &mut self.code, &mut self.outputs]
     }
 
-    /// The size of the shortenable sections in characters.
+    /// Returns the size of the shortenable sections in characters.
     #[cfg(test)]
     fn shortenable_chars(&self) -> usize {
         [&self.others, &self.inputs, &self.documentation, &self.code, &self.outputs].iter().map(|s| s.chars()).sum()

@@ -8,7 +8,7 @@ use crate::reply::lenient;
 /// Converts `json` to a value of the same type as `current`.
 ///
 /// Numbers written as strings become numbers, integral floats become integers, `"true"`
-/// becomes a boolean, and a string that holds a JSON list or map becomes that container. A
+/// becomes a boolean, and a string that contains a JSON list or map becomes that container. A
 /// number or boolean given for a string parameter becomes its text. Code stays code.
 ///
 /// # Errors
@@ -35,6 +35,21 @@ pub(crate) fn convert(json: &Json, current: &Value) -> Result<Value, String> {
         },
         Value::Null => Ok(Value::from_json(json)),
         Value::Ext(ext) => Err(format!("a parameter of type ({}) cannot be set from a reply", ext.type_tag())),
+    }
+}
+
+/// Removes the `(type) key=` prefix from a string value, for models that copy the
+/// `(type) key=value` form of the prompt into their reply.
+pub(crate) fn strip_rendered_key(json: &Json, key: &str) -> Json {
+    let Json::String(text) = json else { return json.clone() };
+    let trimmed = text.trim_start();
+    let after_tag = match trimmed.strip_prefix('(').and_then(|rest| rest.split_once(')')) {
+        Some((_, rest)) => rest.trim_start(),
+        None => trimmed,
+    };
+    match after_tag.strip_prefix(key).and_then(|rest| rest.trim_start().strip_prefix('=')) {
+        Some(value) => Json::String(value.trim_start().to_string()),
+        None => json.clone(),
     }
 }
 
@@ -86,7 +101,7 @@ fn to_text(json: &Json) -> Option<String> {
     }
 }
 
-/// A list or map, also when the model wrote it as a string.
+/// Parses a list or map, also when the model wrote it as a string.
 fn parse_container(json: &Json) -> Option<Json> {
     match json {
         Json::Array(_) | Json::Object(_) => Some(json.clone()),
@@ -97,7 +112,7 @@ fn parse_container(json: &Json) -> Option<Json> {
     }
 }
 
-/// A short rendering of a reply value for error messages.
+/// Renders a reply value in at most 80 characters, for error messages.
 pub(crate) fn preview(json: &Json) -> String {
     const MAX_CHARS: usize = 80;
     let text = json.to_string();
@@ -151,6 +166,15 @@ mod tests {
         for (json, current) in cases {
             assert!(convert(&json, &current).is_err(), "{json} for a {}", current.type_tag());
         }
+    }
+
+    #[test]
+    fn strips_rendered_key() {
+        assert_eq!(strip_rendered_key(&json!("(int) x0=5"), "x0"), json!("5"));
+        assert_eq!(strip_rendered_key(&json!("x0 = hello"), "x0"), json!("hello"));
+        assert_eq!(strip_rendered_key(&json!("(str) y0=5"), "x0"), json!("(str) y0=5"));
+        assert_eq!(strip_rendered_key(&json!("a = b"), "x0"), json!("a = b"));
+        assert_eq!(strip_rendered_key(&json!(5), "x0"), json!(5));
     }
 
     #[test]

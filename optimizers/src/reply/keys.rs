@@ -1,9 +1,10 @@
 //! Mapping the variable names an LLM writes to parameter keys.
 //!
-//! Besides the exact key (`x0`), a name may be the key with a colon (`x:0`, the form of the
-//! Python reference), the base name without its counter (`x`) when exactly one variable
-//! has that base, or the name of the JavaScript function a code parameter defines. A name
-//! that fits several variables is ambiguous and is resolved to none.
+//! Besides the exact key (`x0`), a name may be the key with a colon (`x:0`), which is the
+//! form of the Python reference. It may also be the base name without its counter (`x`)
+//! when exactly one variable has that base, or the name of the JavaScript function that a
+//! code parameter defines. A name that fits several variables is ambiguous and resolves
+//! to none.
 
 use trace_core::{Node, Value};
 
@@ -57,7 +58,7 @@ impl KeyResolver {
         &self.variables
     }
 
-    /// The keys of the variables, in order.
+    /// Returns the keys of the variables, in order.
     pub(crate) fn keys(&self) -> Vec<String> {
         self.variables.iter().map(|variable| variable.key.clone()).collect()
     }
@@ -127,7 +128,7 @@ fn clean(name: &str) -> &str {
     name
 }
 
-/// The key without its trailing counter: `x` for `x0`, `x1` for `x1_0`, `__code` for
+/// Strips the trailing counter from a key: `x` for `x0`, `x1` for `x1_0`, `__code` for
 /// `__code3`.
 fn base_name(key: &str) -> &str {
     let base = key.trim_end_matches(|c: char| c.is_ascii_digit());
@@ -150,7 +151,7 @@ fn colon_form(key: &str) -> Option<String> {
     Some(format!("{base}:{counter}"))
 }
 
-/// The name in the first `function name(` of `text`.
+/// Finds the name in the first `function name(` of `text`.
 pub(crate) fn function_name(text: &str) -> Option<String> {
     for (start, _) in text.match_indices("function") {
         let before = text[..start].chars().next_back();

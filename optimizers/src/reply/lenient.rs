@@ -3,8 +3,8 @@
 //! Beyond JSON it accepts single-quoted and triple-quoted strings, raw newlines inside
 //! strings, unquoted keys, `=` in place of `:`, missing and trailing commas, `//` and `/* */`
 //! comments, and the Python literals `True`, `False` and `None`. Input that ends inside a
-//! container (a reply cut off by the token limit) yields the members completed before the
-//! cut; the cut-off value itself is dropped.
+//! container, such as a reply cut off by the token limit, yields the members completed
+//! before the cut. The cut-off value itself is dropped.
 
 use serde_json::{Map, Number, Value as Json};
 
@@ -30,7 +30,7 @@ pub(crate) fn parse_value(text: &str) -> Option<Lenient> {
 /// the stack.
 const MAX_DEPTH: usize = 64;
 
-/// Why a value could not be parsed.
+/// The reason a value could not be parsed.
 #[derive(Debug)]
 enum Fail {
     /// The text is not a value here.

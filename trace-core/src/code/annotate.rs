@@ -27,7 +27,7 @@ pub(crate) struct Location {
     pub(crate) column: usize,
 }
 
-/// The first stack frame that points into `filename`.
+/// Finds the location of the first stack frame that points into `filename`.
 pub(crate) fn failing_location(stack: &str, filename: &str) -> Option<Location> {
     let pattern = format!("{filename}:");
     stack.lines().find_map(|frame| {
@@ -57,8 +57,8 @@ pub(crate) fn annotate(source: &str, filename: &str, error: &ScriptError) -> Str
     text
 }
 
-/// The source with line numbers, `>>` before the failing line and a caret under the
-/// failing column.
+/// Renders the source with line numbers, `>>` before the failing line and a caret under
+/// the failing column.
 pub(crate) fn render_source(source: &str, location: Option<Location>) -> String {
     let lines: Vec<&str> = source.lines().collect();
     let width = lines.len().max(1).to_string().len();

@@ -1,10 +1,11 @@
 //! Conversions between node values and JavaScript values, with JSON semantics.
 //!
-//! Into JavaScript: null, booleans, numbers, strings, arrays and plain objects; an
-//! extension value goes in as its JSON form. Code values do not go in. Out of JavaScript:
-//! the same types, where a number with an integral value of at most 2^53 in magnitude
-//! becomes an integer (as `JSON.parse` would), and, inside containers, `undefined`
-//! becomes `null` in arrays and drops out of objects (as `JSON.stringify` does).
+//! Into JavaScript go null, booleans, numbers, strings, arrays and plain objects, and an
+//! extension value as its JSON form. An integer beyond 2^53 in magnitude goes in rounded
+//! to the nearest double, as JSON parsers in JavaScript read it. Code values do not go in. Out of JavaScript come the
+//! same types. A number with an integral value of at most 2^53 in magnitude becomes an
+//! integer, as `JSON.parse` would make it. Inside containers, `undefined` becomes `null`
+//! in arrays and drops out of objects, as `JSON.stringify` does.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use crate::value::Value;
 /// The deepest nesting of arrays and objects converted; deeper values (and cycles) fail.
 const MAX_DEPTH: usize = 64;
 
-/// The largest integer that a JavaScript number holds exactly.
+/// The largest integer that a JavaScript number represents exactly, 2^53.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 /// Converts a node value into a JavaScript value.
@@ -83,7 +84,7 @@ pub(crate) fn from_js_argument(value: &JsValue<'_>) -> Result<Value, String> {
     Ok(from_js_at(value, 0, "the value")?.unwrap_or(Value::Null))
 }
 
-/// The converted value, or `None` for `undefined`.
+/// Converts `value`, returning `None` for `undefined`.
 fn from_js_at(value: &JsValue<'_>, depth: usize, path: &str) -> Result<Option<Value>, String> {
     if depth > MAX_DEPTH {
         return Err(format!("{path} is nested deeper than {MAX_DEPTH} levels, or contains a cycle"));

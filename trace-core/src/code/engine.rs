@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 use super::config::EngineConfig;
 use super::host::HostFunction;
-use super::reply::{self, Reply};
+use super::reply::{self, Reply, Responder};
 use super::signature::FunctionSignature;
 use super::worker::{self, CallRequest, Job};
 use crate::bundle::TypedOperator;
@@ -89,12 +89,15 @@ impl Engine {
 
     /// Exposes a Rust function to scripts as the global `name`. Its arguments convert from
     /// the JavaScript arguments with [`FromValue`](crate::FromValue), as for
-    /// [`Bundle::wrap`](crate::Bundle::wrap); it may return a value or a `Result`, whose
-    /// error is thrown in JavaScript as an `Error` whose message starts with `name`. A
-    /// function registered under an existing name replaces it.
+    /// [`Bundle::wrap`](crate::Bundle::wrap). It may return a value or a `Result`. An `Err`
+    /// is thrown in JavaScript as an `Error` whose message starts with `name`. A function
+    /// registered under an existing name replaces it.
     ///
-    /// Calls already queued see the new function; a host function that blocks holds up
-    /// its worker, and the time limit interrupts the script only after it returns.
+    /// Calls queued after this one get the new function. A host function that blocks
+    /// (on an LLM call, say) blocks only its worker thread, and the time limit interrupts
+    /// the script only after the host function returns. A host function must not call
+    /// the engine it is registered on: when every worker runs a script that calls it, it
+    /// waits for a worker forever. Give such a callback an engine of its own.
     ///
     /// # Errors
     ///
@@ -148,15 +151,37 @@ impl Engine {
         self.submit(request).await
     }
 
+    /// Loads `source` into a sandbox context without calling its function, which reports
+    /// syntax errors the way a call would. Stack frames name the source `filename`. The
+    /// loaded context is kept for the next calls of the same source.
+    ///
+    /// # Errors
+    ///
+    /// The feedback text of the failure, as for [`Engine::run`].
+    pub fn check(&self, filename: &str, source: &str) -> Result<(), String> {
+        let signature = FunctionSignature::parse(source)?;
+        let request = CallRequest {
+            filename: filename.to_string(),
+            source: source.to_string(),
+            function: signature.name().to_string(),
+            arguments: Vec::new(),
+        };
+        self.dispatch(|responder| Job::Load(request, responder)).wait().map(|_| ())
+    }
+
     /// Sends a call to the least busy worker.
     pub(crate) fn submit(&self, request: CallRequest) -> Reply {
+        self.dispatch(|responder| Job::Call(request, responder))
+    }
+
+    fn dispatch(&self, job: impl FnOnce(Responder) -> Job) -> Reply {
         let (responder, reply) = reply::channel();
         let least_busy = self.inner.workers.iter().min_by_key(|worker| worker.in_flight.load(Ordering::Relaxed));
-        // A responder that is dropped unsent answers the reply with an error, so a stopped
+        // A responder that is dropped unsent fills the reply with an error, so a stopped
         // worker cannot leave the caller waiting.
         if let Some(worker) = least_busy {
             worker.in_flight.fetch_add(1, Ordering::Relaxed);
-            if worker.jobs.send(Job::Call(request, responder)).is_err() {
+            if worker.jobs.send(job(responder)).is_err() {
                 worker.in_flight.fetch_sub(1, Ordering::Relaxed);
             }
         }

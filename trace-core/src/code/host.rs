@@ -12,7 +12,7 @@ use super::convert::{from_js_argument, to_js};
 use crate::bundle::TypedOperator;
 use crate::value::Value;
 
-/// The most arguments whose names appear in the error messages of a typed host function.
+/// The maximum number of arguments that a typed host function names in its error messages.
 const MAX_NAMED_ARGUMENTS: usize = 16;
 
 type HostCallback = dyn Fn(&[Value]) -> Result<Value, String> + Send + Sync;

@@ -6,6 +6,7 @@ use crate::node::{Node, Parameter};
 use crate::optimizer::Projection;
 use crate::value::Value;
 
+use super::engine::Engine;
 use super::signature::FunctionSignature;
 
 /// The key base of code parameters: their keys are `__code0`, `__code1`, and so on.
@@ -55,7 +56,7 @@ fn code_parameter_with(source: String, signature: &FunctionSignature, descriptio
         .build()
 }
 
-/// The constraint text recorded on a code parameter.
+/// Formats the constraint text recorded on a code parameter.
 pub fn signature_constraint(signature: &FunctionSignature) -> String {
     format!("The function must keep the name and signature: {signature}")
 }
@@ -64,9 +65,10 @@ pub(crate) fn parse_for(source: &str, node: &str) -> Result<FunctionSignature> {
     FunctionSignature::parse(source).map_err(|reason| Error::InvalidCode { node: node.to_string(), reason })
 }
 
-/// A [`Projection`] for code parameters: it rejects new source that does not parse as
-/// one function declaration, or whose function name, parameter list or `async` marker
-/// differs from the current value's, with a reason that says what changed.
+/// A [`Projection`] for code parameters. It rejects new source that does not parse as one
+/// function declaration, or whose function name, parameter list or `async` marker differs
+/// from the current value's, with a reason that states what changed. See
+/// [`CheckedCodeProjection`] for one that also rejects syntax errors.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -84,6 +86,14 @@ pub(crate) fn parse_for(source: &str, node: &str) -> Result<FunctionSignature> {
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CodeProjection;
+
+impl CodeProjection {
+    /// Creates a projection that checks like this one and also loads each new source into
+    /// `engine`, rejecting source with a syntax error.
+    pub fn with_syntax_check(engine: &Engine) -> CheckedCodeProjection {
+        CheckedCodeProjection { engine: engine.clone() }
+    }
+}
 
 impl Projection for CodeProjection {
     fn project(&self, node: &Node, value: Value) -> Result<Value, String> {
@@ -124,6 +134,24 @@ impl Projection for CodeProjection {
             return Err(format!("the function {change}; the name and signature must stay `{kept}`"));
         }
         Ok(Value::Code(source))
+    }
+}
+
+/// A [`CodeProjection`] that also loads each new source into an engine and rejects it,
+/// with the engine's annotated error, when it has a syntax error. Loading runs no code
+/// besides the declaration, and the engine keeps the loaded source for the next call.
+/// Build it with [`CodeProjection::with_syntax_check`].
+#[derive(Clone, Debug)]
+pub struct CheckedCodeProjection {
+    engine: Engine,
+}
+
+impl Projection for CheckedCodeProjection {
+    fn project(&self, node: &Node, value: Value) -> Result<Value, String> {
+        let value = CodeProjection.project(node, value)?;
+        let source = value.as_str().unwrap_or_default();
+        self.engine.check(node.key(), source).map_err(|text| format!("the new source failed to load: {text}"))?;
+        Ok(value)
     }
 }
 
@@ -193,6 +221,26 @@ mod tests {
             project(current, "function f(x) { return x;"),
             Err("the new source does not parse: line 1: `{`, `(` or `[` opened here in the body of `f` is never closed; it must be one declaration of `function f(x)` and nothing else".to_string())
         );
+    }
+
+    #[test]
+    fn syntax_check_rejects_syntax_errors() {
+        let engine = Engine::new().unwrap();
+        let code = code_parameter("function f(x) { return x + 1; }").unwrap();
+        let projection = CodeProjection::with_syntax_check(&engine);
+
+        let broken = projection.project(&code, Value::Code("function f(x) {\n  return x +;\n}".to_string()));
+        let fine = projection.project(&code, Value::Code("function f(x) {\n  return x * 2;\n}".to_string()));
+
+        let reason = broken.unwrap_err();
+        assert!(
+            reason.starts_with(
+                "the new source failed to load: SyntaxError: unexpected token in expression: ';' (line 2,"
+            ),
+            "{reason}"
+        );
+        assert!(reason.contains(">> 2 |   return x +;"), "{reason}");
+        assert!(fine.is_ok(), "{fine:?}");
     }
 
     #[test]

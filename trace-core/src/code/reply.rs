@@ -36,7 +36,7 @@ pub(crate) struct Reply {
     shared: Arc<Shared>,
 }
 
-/// A connected responder and reply.
+/// Creates a connected responder and reply.
 pub(crate) fn channel() -> (Responder, Reply) {
     let shared = Arc::new(Shared::default());
     (Responder { shared: Some(shared.clone()) }, Reply { shared })

@@ -1,6 +1,6 @@
 //! The name and parameter list of the one function a code parameter declares, read by a
-//! small JavaScript scanner that knows comments, strings, template literals and regular
-//! expression literals well enough to match brackets.
+//! small JavaScript scanner that skips comments, strings, template literals and regular
+//! expression literals, so that it can match brackets.
 //!
 //! The scanner checks structure only: one top-level `function` declaration and nothing
 //! else. Syntax errors inside the body are QuickJS's to find when the code runs.
@@ -164,7 +164,7 @@ fn read_parameters<'a>(
             "(" | "[" | "{" => depth += 1,
             ")" | "]" | "}" if depth > 0 => depth -= 1,
             ")" => {
-                push_parameter(&mut parameters, &source[start..token.start]);
+                push_parameter(&mut parameters, source.get(start..token.start).unwrap_or_default());
                 return Ok(parameters);
             }
             "]" | "}" => {
@@ -174,7 +174,7 @@ fn read_parameters<'a>(
                 ));
             }
             "," if depth == 0 => {
-                push_parameter(&mut parameters, &source[start..token.start]);
+                push_parameter(&mut parameters, source.get(start..token.start).unwrap_or_default());
                 start = token.end;
             }
             _ => {}
@@ -430,9 +430,9 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Whether a `/` after `previous` starts a regular expression rather than a division: the
-/// usual heuristic of JavaScript highlighters, which is right for code that ends an
-/// expression with `)`, `]`, `}`, a name or a literal before dividing.
+/// Tells whether a `/` after `previous` starts a regular expression rather than a
+/// division, by the usual heuristic of JavaScript highlighters. It is right for code that
+/// ends an expression with `)`, `]`, `}`, a name or a literal before dividing.
 fn regex_may_follow(previous: Option<&Token<'_>>) -> bool {
     const KEYWORDS: &[&str] = &[
         "return",
@@ -462,6 +462,8 @@ fn regex_may_follow(previous: Option<&Token<'_>>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn check(source: &str, expected: &str) {
@@ -524,5 +526,19 @@ mod tests {
         check_error("function f(x) { /* return x; }", "comment is never closed");
         check_error("function f(x) { return `abc; }", "template literal is never closed");
         check_error("function f(x", "parameter list of `f` is never closed");
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(source in "\\PC{0,80}") {
+            let _ = FunctionSignature::parse(&source);
+        }
+
+        #[test]
+        fn parse_never_panics_on_javascript_like_text(
+            source in "(function|async| |f|x|\\(|\\)|\\{|\\}|\\[|\\]|,|;|'|\"|`|\\$\\{|/|\\*|\\\\|\n|é|return){0,40}",
+        ) {
+            let _ = FunctionSignature::parse(&source);
+        }
     }
 }

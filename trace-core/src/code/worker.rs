@@ -6,8 +6,8 @@
 //!
 //! Each distinct source gets its own context (its own global object), created when the
 //! source is first called and kept for the next calls of that source, up to
-//! [`MAX_CACHED_CONTEXTS`]. A context in which a limit was exceeded is dropped, so that
-//! memory a script kept in its globals is released.
+//! [`MAX_CACHED_CONTEXTS`]. A context in which a limit was exceeded is dropped (all of
+//! them, for the memory limit), so that memory a script kept in its globals is released.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -61,10 +61,12 @@ pub(crate) struct CallRequest {
 /// Work for a worker.
 pub(crate) enum Job {
     Call(CallRequest, Responder),
+    /// Loads the source of the request into a context without calling its function.
+    Load(CallRequest, Responder),
     Register(HostFunction),
 }
 
-/// Which limit a call exceeded.
+/// A limit that a call exceeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Limit {
     Time,
@@ -75,7 +77,7 @@ enum Limit {
     Stack,
 }
 
-/// Why a call failed, before it is rendered as text.
+/// The reason a call failed, before it is rendered as text.
 enum Failure {
     Script(ScriptError),
     Limit(Limit, Option<ScriptError>),
@@ -87,7 +89,7 @@ enum Failure {
 
 /// Runs the worker loop on the current thread until every sender is dropped. `ready`
 /// receives whether the runtime started; `in_flight` counts the calls sent to this worker
-/// and not yet answered.
+/// that have no reply yet.
 pub(crate) fn run(
     config: EngineConfig,
     jobs: Receiver<Job>,
@@ -111,6 +113,12 @@ pub(crate) fn run(
             Job::Call(request, responder) => {
                 let outcome = catch_unwind(AssertUnwindSafe(|| worker.call(&request)))
                     .unwrap_or_else(|_| Err("the JavaScript engine panicked while running the call".to_string()));
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                responder.send(outcome);
+            }
+            Job::Load(request, responder) => {
+                let outcome = catch_unwind(AssertUnwindSafe(|| worker.load(&request)))
+                    .unwrap_or_else(|_| Err("the JavaScript engine panicked while loading the source".to_string()));
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 responder.send(outcome);
             }
@@ -157,7 +165,7 @@ impl Worker {
     }
 
     /// Adds or replaces a host function. Cached contexts are dropped, so that every later
-    /// call sees the same globals.
+    /// call gets the same globals.
     fn register(&mut self, host: HostFunction) {
         self.hosts.retain(|existing| existing.name() != host.name());
         self.hosts.push(host);
@@ -165,14 +173,36 @@ impl Worker {
     }
 
     fn call(&mut self, request: &CallRequest) -> Result<Value, String> {
+        self.with_limits(request, Worker::call_in_context)
+    }
+
+    fn load(&mut self, request: &CallRequest) -> Result<Value, String> {
+        self.with_limits(request, |worker, request| worker.context_for(request).map(|_| Value::Null))
+    }
+
+    /// Runs `action` under the time limit and renders its failure. After an exceeded limit
+    /// the request's context (every context, for the memory limit) is dropped and garbage
+    /// is collected, so that the memory those contexts kept is released for the next call.
+    fn with_limits(
+        &mut self,
+        request: &CallRequest,
+        action: impl FnOnce(&mut Worker, &CallRequest) -> Result<Value, Failure>,
+    ) -> Result<Value, String> {
         self.interrupted.set(false);
         self.deadline.set(Some(Instant::now() + self.config.time_limit()));
-        let outcome = self.call_in_context(request);
+        let outcome = action(self, request);
         self.deadline.set(None);
 
         outcome.map_err(|failure| {
-            if matches!(failure, Failure::Limit(..)) {
-                self.contexts.retain(|cached| cached.filename != request.filename || cached.source != request.source);
+            if let Failure::Limit(limit, _) = &failure {
+                tracing::debug!(filename = %request.filename, limit = ?limit, "script exceeded a limit");
+                match limit {
+                    // Other sources' globals may be what fills the memory, so all go.
+                    Limit::Memory | Limit::MemoryOrNullThrown => self.contexts.clear(),
+                    Limit::Time | Limit::Stack => self
+                        .contexts
+                        .retain(|cached| cached.filename != request.filename || cached.source != request.source),
+                }
                 self.runtime.run_gc();
             }
             self.render_failure(request, failure)
@@ -207,8 +237,8 @@ impl Worker {
         })
     }
 
-    /// The context for the request's source, loading the source into a new one when no
-    /// cached context has it.
+    /// Returns the context for the request's source, loading the source into a new one
+    /// when no cached context has it.
     fn context_for(&mut self, request: &CallRequest) -> Result<Context, Failure> {
         let cached = self
             .contexts
@@ -282,6 +312,8 @@ impl Worker {
         let Some(script_error) = script_error else {
             return Failure::Limit(Limit::MemoryOrNullThrown, None);
         };
+        // NOTE: these are the messages of QuickJS-ng as bundled with rquickjs 0.14; another
+        // QuickJS version may word them differently and make a limit read as a plain error.
         let limit = match (script_error.name.as_str(), script_error.message.as_str()) {
             ("InternalError", "out of memory") => Some(Limit::Memory),
             ("RangeError", "Maximum call stack size exceeded") | ("InternalError", "stack overflow") => {
@@ -302,9 +334,18 @@ impl Worker {
             Failure::Limit(limit, error) => {
                 let mut text = self.limit_message(limit);
                 text.push('\n');
-                match error {
-                    Some(error) => text.push_str(&annotate(source, filename, &error)),
-                    None => text.push_str(&render_source(source, None)),
+                match (limit, error) {
+                    // The innermost frame of an interrupted call points at the start of the
+                    // running function, not at the statement that was running, so no line
+                    // is marked.
+                    (Limit::Time, Some(ScriptError { stack: Some(stack), .. })) => {
+                        text.push_str(&render_source(source, None));
+                        text.push_str("JavaScript stack when the call was stopped (the first frame is the start of the running function):\n");
+                        text.push_str(stack.trim_end());
+                        text.push('\n');
+                    }
+                    (_, Some(error)) => text.push_str(&annotate(source, filename, &error)),
+                    (_, None) => text.push_str(&render_source(source, None)),
                 }
                 text
             }
@@ -335,7 +376,8 @@ impl Worker {
     }
 }
 
-/// The error as name, message and stack; `None` for a thrown `null` or `undefined`.
+/// Splits a caught error into name, message and stack. Returns `None` for a thrown `null`
+/// or `undefined`.
 fn script_error(error: CaughtError<'_>) -> Option<ScriptError> {
     match error {
         CaughtError::Exception(exception) => {

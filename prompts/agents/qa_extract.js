@@ -1,0 +1,3 @@
+function extract_answer(reply) {
+  return reply.trim();
+}

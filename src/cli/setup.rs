@@ -1,0 +1,140 @@
+//! What every subcommand sets up: the task and its splits, the LLM client, the agent and
+//! the optimizer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use agents::qa::{QaAgent, QaSettings};
+use agents::task::{Example, GeneratedTaskKind, SplitSizes, Splits, Task, generate_task, load_task_file};
+use anyhow::Context;
+use clap::Args;
+use optimizers::llm::usage::{Budget, UsageTracker};
+use optimizers::{ClientBuilder, LlmClient, Opro, OptoPrime, OptoPrimeMulti, TextGrad};
+use trace_core::{Engine, Module, Optimizer};
+
+use super::OptimizerKind;
+use super::endpoint::{Endpoint, EndpointArgs};
+
+/// Names of the BIG-bench tasks whose files ship in the data folder.
+const BIGBENCH_TASKS: [&str; 3] = ["object_counting", "word_sorting", "date_understanding"];
+
+/// Examples generated for a `generated:KIND` task.
+const GENERATED_EXAMPLES: usize = 200;
+
+/// The task and how it is split.
+#[derive(Debug, Args)]
+pub(crate) struct TaskArgs {
+    /// The task: a BIG-bench task shipped in the data folder (object_counting,
+    /// word_sorting, date_understanding), gsm8k, generated:KIND (object_counting,
+    /// word_sorting, boolean_expressions, multistep_arithmetic, dyck_languages), or the
+    /// path of a task file (BIG-bench task.json, BIG-Bench-Hard JSON, or GSM8K JSON Lines).
+    pub(crate) task: String,
+
+    /// Folder with the shipped task data.
+    #[arg(long, default_value = "data")]
+    pub(crate) data_dir: PathBuf,
+
+    /// Seed of the splits and minibatches.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+
+    /// Training examples, from which minibatches are drawn.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) train: usize,
+
+    /// Validation examples, which decide whether an update is kept.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) validation: usize,
+
+    /// Test examples, scored before and after optimization.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) test: usize,
+}
+
+impl TaskArgs {
+    fn load(&self) -> anyhow::Result<Task> {
+        if let Some(kind) = self.task.strip_prefix("generated:") {
+            let kind: GeneratedTaskKind = kind.parse().map_err(|error| anyhow::anyhow!("{error}"))?;
+            return Ok(generate_task(kind, GENERATED_EXAMPLES, self.seed));
+        }
+        let path = self.task_path();
+        load_task_file(&path).with_context(|| format!("cannot load task {:?}", self.task))
+    }
+
+    fn task_path(&self) -> PathBuf {
+        if BIGBENCH_TASKS.contains(&self.task.as_str()) {
+            return self.data_dir.join("bigbench").join(&self.task).join("task.json");
+        }
+        if self.task == "gsm8k" {
+            return self.data_dir.join("gsm8k").join("test.jsonl");
+        }
+        Path::new(&self.task).to_path_buf()
+    }
+}
+
+/// Everything a subcommand works with. The local model server, if any, stops on drop.
+pub(crate) struct Session {
+    pub(crate) task: Task,
+    pub(crate) splits: Splits<Example>,
+    pub(crate) agent: QaAgent,
+    pub(crate) client: Arc<dyn LlmClient>,
+    pub(crate) usage: Arc<UsageTracker>,
+    pub(crate) model: String,
+    _endpoint: Endpoint,
+}
+
+impl Session {
+    /// Loads the task, connects to the endpoint and builds the agent.
+    pub(crate) async fn start(
+        task_args: &TaskArgs,
+        endpoint_args: &EndpointArgs,
+        budget: Budget,
+    ) -> anyhow::Result<Session> {
+        let task = task_args.load()?;
+        let sizes = SplitSizes { train: task_args.train, validation: task_args.validation, test: Some(task_args.test) };
+        let splits = task.split(task_args.seed, sizes)?;
+
+        let endpoint = endpoint_args.connect().await?;
+        let mut builder = ClientBuilder::from_config(&endpoint.config)?.budget(budget);
+        if !endpoint_args.no_cache {
+            builder = builder.cache_dir(endpoint_args.cache_dir.clone());
+        }
+        let stack = builder.build()?;
+        let usage = stack.usage().clone();
+        let client: Arc<dyn LlmClient> = Arc::new(stack);
+
+        let engine = Engine::new()?;
+        let agent = QaAgent::new(client.clone(), &engine, QaSettings::default())?;
+        let model = endpoint.config.model.clone();
+        Ok(Session { task, splits, agent, client, usage, model, _endpoint: endpoint })
+    }
+
+    /// The optimizer of the agent's trainable parameters, with the agent's projections.
+    pub(crate) fn optimizer(&self, kind: OptimizerKind) -> anyhow::Result<Box<dyn Optimizer>> {
+        let parameters = self.agent.trainable_parameters();
+        let projections = self.agent.projections();
+        let optimizer: Box<dyn Optimizer> = match kind {
+            OptimizerKind::Optoprime => {
+                let mut optimizer = OptoPrime::new(parameters, self.client.clone());
+                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
+                Box::new(optimizer)
+            }
+            OptimizerKind::OptoprimeMulti => {
+                let mut optimizer = OptoPrimeMulti::new(parameters, self.client.clone());
+                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
+                Box::new(optimizer)
+            }
+            OptimizerKind::Opro => {
+                let mut optimizer = Opro::new(parameters, self.client.clone());
+                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
+                Box::new(optimizer)
+            }
+            OptimizerKind::Textgrad => {
+                let mut optimizer = TextGrad::new(parameters, self.client.clone());
+                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
+                Box::new(optimizer)
+            }
+        };
+        Ok(optimizer)
+    }
+}
