@@ -98,21 +98,19 @@ pub(crate) fn run_backward(loss: &Tensor, graph: &[Node]) -> Result<String> {
 
 /// Returns the L2 norm of the gradient of every tensor parameter in `graph` that has one.
 fn gradient_norms(graph: &[Node]) -> Result<Vec<(String, f64)>> {
-    let mut norms = Vec::new();
+    let mut keys = Vec::new();
+    let mut gradients = Vec::new();
     for node in graph.iter().filter(|node| node.kind() == NodeKind::Parameter) {
         let Some(tensor) = node.with_value(|value: &Value| tensor_of_value(value)) else { continue };
         if !tensor.requires_grad() {
             continue;
         }
         let gradient = tensor.f_grad().map_err(|source| Error::torch("grad", describe(&tensor), source))?;
-        if !gradient.defined() {
-            continue;
+        if gradient.defined() {
+            keys.push(node.key().to_owned());
+            gradients.push(Some(gradient));
         }
-        let norm = gradient
-            .f_norm()
-            .and_then(|n| n.f_double_value(&[]))
-            .map_err(|source| Error::torch("norm", describe(&gradient), source))?;
-        norms.push((node.key().to_owned(), norm));
     }
-    Ok(norms)
+    let norms = crate::optim::gradient_norms(&gradients)?;
+    Ok(keys.into_iter().zip(norms).filter_map(|(key, norm)| norm.map(|norm| (key, norm))).collect())
 }

@@ -33,29 +33,44 @@ struct Gradients {
 /// Reads the parameter tensors and their gradients, and checks that every gradient is
 /// finite.
 fn read_gradients(nodes: &[Node]) -> Result<Gradients> {
-    let mut parameters = Vec::with_capacity(nodes.len());
+    let parameters = nodes.iter().map(tensor_of).collect::<Result<Vec<_>>>()?;
     let mut gradients = Vec::with_capacity(nodes.len());
+    for parameter in &parameters {
+        let gradient = parameter.f_grad().map_err(|source| Error::torch("grad", describe(parameter), source))?;
+        gradients.push(gradient.defined().then_some(gradient));
+    }
+
+    let norms = gradient_norms(&gradients)?;
     let mut squared_norm = 0.0;
-    for node in nodes {
-        let parameter = tensor_of(node)?;
-        let gradient = parameter.f_grad().map_err(|source| Error::torch("grad", describe(&parameter), source))?;
-        let gradient = if gradient.defined() {
-            let norm = gradient
-                .f_norm()
-                .and_then(|norm| norm.f_double_value(&[]))
-                .map_err(|source| Error::torch("norm", describe(&gradient), source))?;
-            if !norm.is_finite() {
-                return Err(Error::NonFiniteGradient { parameter: node.key().to_owned(), shape: parameter.size() });
-            }
-            squared_norm += norm * norm;
-            Some(gradient)
-        } else {
-            None
-        };
-        parameters.push(parameter);
-        gradients.push(gradient);
+    for ((node, parameter), norm) in nodes.iter().zip(&parameters).zip(&norms) {
+        let Some(norm) = norm else { continue };
+        if !norm.is_finite() {
+            return Err(Error::NonFiniteGradient { parameter: node.key().to_owned(), shape: parameter.size() });
+        }
+        squared_norm += norm * norm;
     }
     Ok(Gradients { parameters, gradients, norm: squared_norm.sqrt() })
+}
+
+/// Returns the L2 norm of each gradient that is present, reading all of them from the
+/// device in one transfer.
+pub(crate) fn gradient_norms(gradients: &[Option<Tensor>]) -> Result<Vec<Option<f64>>> {
+    let present: Vec<&Tensor> = gradients.iter().flatten().collect();
+    if present.is_empty() {
+        return Ok(vec![None; gradients.len()]);
+    }
+    let norms = tch::no_grad(|| {
+        let norms = present
+            .iter()
+            .map(|gradient| gradient.f_norm()?.f_to_kind(tch::Kind::Double))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let stacked = Tensor::f_stack(&norms, 0)?.f_to_device(tch::Device::Cpu)?;
+        Vec::<f64>::try_from(&stacked)
+    })
+    .map_err(|source| Error::torch("norm", format!("{} gradients", present.len()), source))?;
+
+    let mut norms = norms.into_iter();
+    Ok(gradients.iter().map(|gradient| gradient.as_ref().and_then(|_| norms.next())).collect())
 }
 
 /// Checks that every node contains a floating-point tensor that records gradients.
@@ -93,6 +108,31 @@ fn describe_with_norm(tensor: &Tensor) -> String {
     match norm {
         Ok(norm) => format!("{} norm={}", describe(tensor), format_number(norm)),
         Err(_) => describe(tensor),
+    }
+}
+
+/// Builds the report of a step that updated the parameters at `updated` in place.
+fn in_place_report(nodes: &[Node], updated: &[usize], gradients: &Gradients) -> StepReport {
+    let updates = updated
+        .iter()
+        .map(|&index| {
+            let tensor = &gradients.parameters[index];
+            ParameterUpdate {
+                key: nodes[index].key().to_owned(),
+                before: describe(tensor),
+                after: describe_with_norm(tensor),
+            }
+        })
+        .collect();
+    StepReport {
+        updates,
+        reasoning: Some(format!(
+            "gradient norm {}; {} of {} parameters had a gradient",
+            format_number(gradients.norm),
+            updated.len(),
+            nodes.len()
+        )),
+        ..StepReport::default()
     }
 }
 

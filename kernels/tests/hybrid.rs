@@ -1,5 +1,5 @@
 //! One loop, one backward per step, two kinds of optimizer: a scripted stand-in for an LLM
-//! optimizer picks which two iris measurements the model sees, while Adam trains the weights.
+//! optimizer picks which two iris measurements the model gets as input, while Adam trains the weights.
 #![cfg(feature = "torch")]
 
 use futures::executor::block_on;
@@ -11,8 +11,8 @@ use trace_core::{BoxFuture, Bundle, Node, Optimizer, ParameterSet, Proposal, Ste
 
 const MEASUREMENTS: [&str; 4] = ["sepal length", "sepal width", "petal length", "petal width"];
 
-/// Reads the loss out of the text feedback, as an LLM would, and asks for the petal
-/// measurements once the loss stays high. It replies once, like an optimizer whose next
+/// Reads the loss out of the text feedback, as an LLM would, and proposes the petal
+/// measurements while the loss is high. It replies once, like an optimizer whose next
 /// suggestion would say `TERMINATE`.
 #[derive(Debug)]
 struct ScriptedChooser {

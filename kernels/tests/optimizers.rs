@@ -8,7 +8,7 @@ use kernels::tch::{COptimizer, Device, Kind, Tensor};
 use kernels::tensor::{tensor_of, tensor_parameter, tensor_value};
 use trace_core::{Node, Optimizer, Proposal};
 
-/// A quadratic bowl with a fixed minimum, so that every step has a different gradient.
+/// Computes a quadratic bowl with a fixed minimum, so that every step has a different gradient.
 fn loss(weight: &Tensor, bias: &Tensor) -> Tensor {
     let target = Tensor::from_slice(&[0.5f64, -1.5, 2.0]);
     let prediction = weight * Tensor::from_slice(&[1.0f64, 2.0, -1.0]) + bias;
@@ -166,7 +166,8 @@ fn nan_gradient_is_error_and_changes_nothing() -> anyhow::Result<()> {
 
     let error = block_on(adam.step()).err().map(|error| error.to_string()).unwrap_or_default();
 
-    assert!(error.contains("is not finite") && error.contains(bias.key()), "{error}");
+    assert!(error.contains("is not finite"), "{error}");
+    assert!(error.contains(bias.key()), "{error}");
     assert_eq!(Vec::<f64>::try_from(tensor_of(&weight)?)?, vec![0.3, -0.2, 0.9]);
     Ok(())
 }
@@ -243,5 +244,33 @@ fn adam_state_survives_checkpoint() -> anyhow::Result<()> {
     let resumed = run(true)?;
 
     assert_eq!(straight, resumed);
+    Ok(())
+}
+
+#[test]
+fn adam_step_matches_propose_then_apply() -> anyhow::Result<()> {
+    let run = |split: bool| -> anyhow::Result<Vec<f64>> {
+        let (weight, bias) = parameters()?;
+        let config = AdamConfig { weight_decay: 0.1, ..AdamConfig::new(0.05) };
+        let mut adam = Adam::new(vec![weight.clone(), bias.clone()], config)?;
+        for _ in 0..10 {
+            adam.zero_feedback();
+            loss(&tensor_of(&weight)?, &tensor_of(&bias)?).backward();
+            if split {
+                let proposal = block_on(adam.propose()).map_err(|error| anyhow::anyhow!(error))?;
+                adam.apply(&proposal);
+            } else {
+                block_on(adam.step()).map_err(|error| anyhow::anyhow!(error))?;
+            }
+        }
+        Ok(Vec::<f64>::try_from(tensor_of(&weight)?)?)
+    };
+
+    let stepped = run(false)?;
+    let split = run(true)?;
+
+    for (a, b) in stepped.iter().zip(&split) {
+        assert!((a - b).abs() < 1e-12, "step {stepped:?} vs propose and apply {split:?}");
+    }
     Ok(())
 }

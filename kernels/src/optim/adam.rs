@@ -7,7 +7,8 @@ use trace_core::{BoxFuture, Node, Optimizer, Proposal, StepError, StepReport};
 
 use super::sgd::check_setting;
 use super::{
-    apply_proposal, boxed, check_parameters, optional_tensor_from_json, optional_tensor_json, proposal, read_gradients,
+    apply_proposal, boxed, check_parameters, in_place_report, optional_tensor_from_json, optional_tensor_json,
+    proposal, read_gradients,
 };
 use crate::summary::describe;
 use crate::{Error, Result};
@@ -123,6 +124,24 @@ impl Adam {
         Ok(proposal(&self.parameters, new_tensors, &gradients))
     }
 
+    /// Updates every parameter that has a gradient in place: the same arithmetic as
+    /// `propose` followed by `apply`, with fewer temporary tensors.
+    fn step_in_place(&mut self) -> Result<StepReport> {
+        let gradients = read_gradients(&self.parameters)?;
+        let state = self.state.get_mut();
+        let _guard = tch::no_grad_guard();
+
+        let mut updated = Vec::new();
+        for (index, gradient) in gradients.gradients.iter().enumerate() {
+            state.pending[index] = None;
+            let Some(gradient) = gradient else { continue };
+            let moments = &mut state.moments[index];
+            self.config.update_in_place(&gradients.parameters[index], gradient, moments)?;
+            updated.push(index);
+        }
+        Ok(in_place_report(&self.parameters, &updated, &gradients))
+    }
+
     fn checkpoint(&self) -> Result<serde_json::Value> {
         let state = self.state.lock();
         let moments = state
@@ -214,6 +233,46 @@ impl AdamConfig {
     }
 }
 
+impl AdamConfig {
+    /// Updates `parameter` and its moments in place.
+    fn update_in_place(&self, parameter: &Tensor, gradient: &Tensor, moments: &mut Option<Moments>) -> Result<()> {
+        let AdamConfig { learning_rate, beta1, beta2, epsilon, weight_decay } = *self;
+        let torch = |op: &'static str| {
+            move |source| Error::torch(op, format!("adam update of {}", describe(parameter)), source)
+        };
+
+        let decayed;
+        let gradient = if weight_decay == 0.0 {
+            gradient
+        } else {
+            decayed =
+                gradient.f_add(&parameter.f_mul_scalar(weight_decay).map_err(torch("mul"))?).map_err(torch("add"))?;
+            &decayed
+        };
+        if moments.is_none() {
+            let zeros = || parameter.f_zeros_like().map_err(torch("zeros_like"));
+            *moments = Some(Moments { first: zeros()?, second: zeros()?, steps: 0 });
+        }
+        let Some(Moments { first, second, steps }) = moments.as_mut() else { return Ok(()) };
+
+        // m += (g - m) * (1 - beta1) is m = beta1 * m + (1 - beta1) * g, in one kernel.
+        let _ = first.f_lerp_(gradient, 1.0 - beta1).map_err(torch("lerp_"))?;
+        let squared = gradient.f_mul(gradient).map_err(torch("mul"))?;
+        let _ = second.f_lerp_(&squared, 1.0 - beta2).map_err(torch("lerp_"))?;
+        *steps = steps.saturating_add(1);
+        let first_correction = 1.0 - beta1.powi(*steps);
+        let second_correction = 1.0 - beta2.powi(*steps);
+
+        let mut denominator = second.f_sqrt().map_err(torch("sqrt"))?;
+        let _ = denominator.f_div_scalar_(second_correction.sqrt()).map_err(torch("div_"))?;
+        let _ = denominator.f_add_scalar_(epsilon).map_err(torch("add_"))?;
+        let scaled_first = first.f_mul_scalar(-learning_rate / first_correction).map_err(torch("mul"))?;
+        let mut parameter = parameter.shallow_clone();
+        let _ = parameter.f_addcdiv_(&scaled_first, &denominator).map_err(torch("addcdiv_"))?;
+        Ok(())
+    }
+}
+
 impl Optimizer for Adam {
     fn name(&self) -> &str {
         "Adam"
@@ -229,6 +288,16 @@ impl Optimizer for Adam {
 
     fn propose(&mut self) -> BoxFuture<'_, std::result::Result<Proposal, StepError>> {
         let result = boxed(self.propose_now());
+        Box::pin(std::future::ready(result))
+    }
+
+    fn step(&mut self) -> BoxFuture<'_, std::result::Result<StepReport, StepError>> {
+        let result = boxed(self.step_in_place()).map(|mut report| {
+            report.step = self.log.len();
+            report.optimizer = "Adam".to_owned();
+            self.log.push(report.clone());
+            report
+        });
         Box::pin(std::future::ready(result))
     }
 
