@@ -22,7 +22,7 @@ use kernels::tch::{Device, Kind, Tensor};
 use kernels::tensor::{tensor_input, tensor_of, tensor_of_value, tensor_parameter, tensor_value};
 use optimizers::OptoPrime;
 use optimizers::llm::{ClientBuilder, LlmClient, LlmConfig};
-use trace_core::{Bundle, Node, Optimizer, Parameter, Value};
+use trace_core::{Bundle, Optimizer, Parameter, Value};
 
 const MEASUREMENTS: [&str; 4] = ["sepal length", "sepal width", "petal length", "petal width"];
 const ROUND: usize = 50;

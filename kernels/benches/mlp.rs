@@ -6,7 +6,9 @@
 //! `fused_traced` records the model call as one node, `per_op_traced` records every matmul,
 //! add and relu.
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use cpu_time::ThreadTime;
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::executor::block_on;
 use kernels::module::TracedModule;
 use kernels::ops::TensorOps;
@@ -37,7 +39,66 @@ fn mlp(store: &VarStore, inputs: i64, hidden: i64, classes: i64) -> nn::Sequenti
         .add(nn::linear(&root / "out", hidden, classes, Default::default()))
 }
 
-fn training_step(criterion: &mut Criterion) {
+/// CPU time of the benchmark thread. With libtorch on one thread, every case does all its
+/// work on this thread, so the figure counts the work itself and not the time the thread
+/// waited for a core on a shared machine, which made wall-clock medians vary twofold between
+/// runs.
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> ThreadTime {
+        ThreadTime::now()
+    }
+
+    fn end(&self, start: ThreadTime) -> Duration {
+        start.elapsed()
+    }
+
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &Nanoseconds
+    }
+}
+
+/// Formats nanosecond values in ns, µs or ms.
+struct Nanoseconds;
+
+impl ValueFormatter for Nanoseconds {
+    fn scale_values(&self, typical_value: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical_value {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e-3, "µs"),
+            _ => (1e-6, "ms"),
+        };
+        values.iter_mut().for_each(|value| *value *= factor);
+        unit
+    }
+
+    fn scale_throughputs(&self, _typical_value: f64, _throughput: &Throughput, values: &mut [f64]) -> &'static str {
+        values.iter_mut().for_each(|value| *value = 1e9 / *value);
+        "elem/s"
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn training_step(criterion: &mut Criterion<ThreadCpuTime>) {
     // One libtorch thread keeps the figures comparable on a shared machine, where OpenMP
     // threads that spin while waiting for a busy core make every case slower and noisier.
     kernels::tch::set_num_threads(1);
@@ -115,5 +176,9 @@ fn training_step(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, training_step);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = training_step
+}
 criterion_main!(benches);

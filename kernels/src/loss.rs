@@ -55,7 +55,8 @@ pub fn backward_loss(loss: &Node) -> Result<Arc<BackwardPass>> {
 }
 
 /// Runs libtorch's backward from `loss` and describes the result for the symbolic parameters
-/// among `graph`.
+/// among `graph`: the loss, and the gradient norm of each tensor parameter when `graph` has a
+/// trainable parameter that is not a tensor.
 ///
 /// A loss that records no autograd history (computed without gradients, say) is only
 /// reported, since there is nothing to differentiate.
@@ -79,6 +80,15 @@ pub(crate) fn run_backward(loss: &Tensor, graph: &[Node]) -> Result<String> {
     }
     loss.f_backward().map_err(|source| Error::torch("backward", describe(loss), source))?;
 
+    // The norms are read only when a symbolic parameter will get this text: computing them
+    // reads every gradient, which costs as much as an optimizer step on a large model.
+    let has_symbolic_parameter = graph.iter().any(|node| {
+        node.is_trainable()
+            && node.with_value(|value: &Value| value.downcast_ext::<crate::tensor::TensorValue>().is_none())
+    });
+    if !has_symbolic_parameter {
+        return Ok(text);
+    }
     let norms = gradient_norms(graph)?;
     if norms.is_empty() {
         return Ok(text);
