@@ -50,9 +50,42 @@ impl DevicePreference {
     }
 }
 
+impl std::str::FromStr for DevicePreference {
+    type Err = Error;
+
+    /// Parses `cpu`, `auto` (CUDA when available), `cuda` (device 0) or `cuda:N`, the
+    /// spellings of a command-line option or an environment variable.
+    fn from_str(text: &str) -> Result<Self> {
+        let text = text.trim().to_ascii_lowercase();
+        match text.as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "auto" => Ok(Self::CudaIfAvailable),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => text.strip_prefix("cuda:").and_then(|index| index.parse().ok()).map(Self::Cuda).ok_or(
+                Error::InvalidSetting { name: "device", value: text.clone(), expected: "cpu, auto, cuda or cuda:N" },
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preferences_parse() {
+        let cases = [
+            ("cpu", DevicePreference::Cpu),
+            ("auto", DevicePreference::CudaIfAvailable),
+            ("CUDA", DevicePreference::Cuda(0)),
+            ("cuda:3", DevicePreference::Cuda(3)),
+        ];
+
+        for (text, expected) in cases {
+            assert_eq!(text.parse::<DevicePreference>().ok(), Some(expected), "{text}");
+        }
+        assert!(matches!("gpu".parse::<DevicePreference>(), Err(Error::InvalidSetting { name: "device", .. })));
+    }
 
     #[test]
     fn cpu_resolves_to_cpu() {

@@ -57,12 +57,9 @@ impl OpSpec {
     }
 
     /// Runs `f` on the values of `parents` and records the output node: a message node, or
-    /// an exception node when `f` fails.
-    pub(crate) fn apply(
-        self: &Arc<Self>,
-        parents: Vec<Node>,
-        f: impl FnOnce(&[Value]) -> Result<Value, String>,
-    ) -> Node {
+    /// an exception node when `f` fails. Crates that define their own operators (tensor
+    /// arithmetic, for example) record their nodes through this.
+    pub fn apply(self: &Arc<Self>, parents: Vec<Node>, f: impl FnOnce(&[Value]) -> Result<Value, String>) -> Node {
         let values: Vec<Value> = parents.iter().map(Node::value).collect();
         let result = f(&values);
         Node::from_operator(self, parents, result)
