@@ -156,7 +156,8 @@ impl Summary {
 #[derive(Default)]
 struct Builder {
     summary: Summary,
-    seen_entries: FxHashSet<String>,
+    /// Addresses of the nodes already in a section.
+    seen_entries: FxHashSet<usize>,
     seen_ops: FxHashSet<String>,
     seen_feedback: FxHashMap<String, usize>,
 }
@@ -168,7 +169,7 @@ impl Builder {
             pass.output_positions().map(|(position, item)| (position, item.text.as_str())).collect();
 
         for (position, node) in pass.nodes().iter().enumerate() {
-            if !descendants.contains(&position) {
+            if !descendants[position] {
                 continue;
             }
             if node.is_root() {
@@ -178,7 +179,7 @@ impl Builder {
 
             self.add_line(node);
             for parent in node.parents() {
-                let inside = pass.position(parent).is_some_and(|p| descendants.contains(&p));
+                let inside = pass.position(parent).is_some_and(|p| descendants[p]);
                 if !inside {
                     self.add_root(parent);
                 }
@@ -192,7 +193,7 @@ impl Builder {
         }
 
         for (position, item) in pass.output_positions() {
-            if descendants.contains(&position) {
+            if descendants[position] {
                 self.add_feedback(item.output.key(), &item.text);
             }
         }
@@ -200,7 +201,8 @@ impl Builder {
 
     fn add_line(&mut self, node: &Node) {
         let op = node.op_name().unwrap_or_default().to_string();
-        if self.seen_ops.insert(op.clone()) {
+        if !self.seen_ops.contains(op.as_str()) {
+            self.seen_ops.insert(op.clone());
             self.summary.documentation.push((op.clone(), node.description().to_string()));
         }
         let args = node.inputs().map(|(arg, parent)| (arg.to_string(), parent.key().to_string())).collect();
@@ -218,7 +220,7 @@ impl Builder {
     }
 
     fn add_entry(&mut self, node: &Node, section: Section) {
-        if !self.seen_entries.insert(node.key().to_string()) {
+        if !self.seen_entries.insert(node.address()) {
             return;
         }
         let entry = SummaryEntry::of(node);
@@ -246,16 +248,20 @@ enum Section {
     Outputs,
 }
 
-/// Positions of `members` and of every node of the pass that depends on them.
-fn descendants(pass: &BackwardPass, members: &[Node]) -> FxHashSet<usize> {
-    let mut found: FxHashSet<usize> = FxHashSet::default();
+/// Marks the positions of `members` and of every node of the pass that depends on them.
+fn descendants(pass: &BackwardPass, members: &[Node]) -> Vec<bool> {
+    let mut found = vec![false; pass.nodes().len()];
     let mut stack: Vec<usize> = members.iter().filter_map(|member| pass.position(member)).collect();
-    found.extend(stack.iter().copied());
+    for &position in &stack {
+        found[position] = true;
+    }
 
     while let Some(position) = stack.pop() {
         for &child in pass.children_of(position) {
-            if found.insert(child as usize) {
-                stack.push(child as usize);
+            let child = child as usize;
+            if !found[child] {
+                found[child] = true;
+                stack.push(child);
             }
         }
     }
