@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Prints the results of `scripts/bench-reference` (JSON Lines) as Markdown tables with
-the Python / Rust ratios. Usage: scripts/bench_table.py [RESULTS.jsonl]"""
+the Python / Rust ratios, using the newest row of each case.
+
+Usage: scripts/bench_table.py [RESULTS.jsonl]"""
 
 import json
 import sys
@@ -28,13 +30,10 @@ def mib(value):
 
 def main(path):
     rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
-    by = {}
-    for row in rows:
-        key = (row["system"], row.get("case"), row.get("shape"), row.get("size"), row.get("steps"), row.get("args"))
-        by[key] = row
 
     def find(system, case, **fields):
-        for row in rows:
+        # The newest matching row, because the runner appends to the file.
+        for row in reversed(rows):
             if row["system"] == system and row.get("case") == case:
                 args = row.get("args", "").split()
                 ok = True
@@ -84,8 +83,8 @@ def main(path):
     print("| steps x batch | rust | python | ratio | LLM calls rust / python | load |")
     print("|---|---|---|---|---|---|")
     for steps in (1, 10):
-        r = next((x for x in rows if x["system"] == "rust" and x.get("case") == "step" and x.get("steps") == steps), {})
-        p = next((x for x in rows if x["system"] == "python" and x.get("case") == "step" and x.get("steps") == steps), {})
+        r = next((x for x in reversed(rows) if x["system"] == "rust" and x.get("case") == "step" and x.get("steps") == steps), {})
+        p = next((x for x in reversed(rows) if x["system"] == "python" and x.get("case") == "step" and x.get("steps") == steps), {})
         if not r and not p:
             continue
         print(
