@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use trace_core::ParameterState;
 
 use self::endpoint::EndpointArgs;
-use self::setup::{Session, TaskArgs};
+use self::setup::{OptimizerSettings, Session, TaskArgs};
 
 /// Optimize AI workflows end to end: run an agent on a task, send feedback on its answers
 /// back through the traced graph, and let an LLM optimizer rewrite its prompt and code.
@@ -64,6 +64,9 @@ struct RunArgs {
     /// The optimizer that rewrites the agent's parameters.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Optoprime)]
     optimizer: OptimizerKind,
+
+    #[command(flatten)]
+    optimizer_settings: OptimizerSettings,
 
     /// Number of optimizer steps.
     #[arg(long, default_value_t = 3)]
@@ -193,7 +196,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_dollars: args.max_dollars,
     };
     let session = Session::start(&args.task, &args.endpoint, budget).await?;
-    let mut optimizer = session.optimizer(args.optimizer)?;
+    let mut optimizer = session.optimizer(args.optimizer, &args.optimizer_settings)?;
 
     let config = TrainerConfig {
         steps: args.steps,

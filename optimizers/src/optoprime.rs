@@ -23,6 +23,7 @@ use std::sync::Arc;
 use tera::Context;
 use trace_core::{
     BoxFuture, Node, Optimizer, ParameterSet, Projection, Proposal, RejectedUpdate, StepError, StepReport, Summary,
+    Value,
 };
 
 pub use memory::MemoryEntry;
@@ -233,6 +234,9 @@ impl OptoPrime {
 
         let mut request = ChatRequest::new(vec![Message::system(system), Message::user(user)]);
         request = apply_settings(request, &self.config);
+        if self.config.json_mode {
+            request = request.response_format(suggestion_format(&keys, &trainable));
+        }
         let memory_entry = MemoryEntry { variables: problem.variables.clone(), feedback: problem.feedback.clone() };
         Ok(Prepared { request, resolver, warnings, memory_entry })
     }
@@ -297,6 +301,39 @@ pub(crate) fn apply_settings(mut request: ChatRequest, config: &OptoPrimeConfig)
         request = request.model(model.clone());
     }
     request
+}
+
+/// The longest `reasoning` and `answer` a reply may have under the JSON Schema, in
+/// characters, so that a small model cannot loop inside them until the token limit.
+const MAX_EXPLANATION_CHARS: usize = 1500;
+
+/// A JSON Schema for the reply: `reasoning`, `answer`, and a `suggestion` with one value
+/// per variable key, typed after the variable's current value.
+fn suggestion_format(keys: &[String], variables: &[Node]) -> ResponseFormat {
+    let value_schema = |key: &str| {
+        let value = variables.iter().find(|node| node.key() == key).map(Node::value);
+        match value {
+            Some(Value::Text(_) | Value::Code(_)) => serde_json::json!({"type": "string"}),
+            Some(Value::Int(_)) => serde_json::json!({"type": "integer"}),
+            Some(Value::Float(_)) => serde_json::json!({"type": "number"}),
+            Some(Value::Bool(_)) => serde_json::json!({"type": "boolean"}),
+            Some(Value::List(_)) => serde_json::json!({"type": "array"}),
+            Some(Value::Map(_)) => serde_json::json!({"type": "object"}),
+            _ => serde_json::json!({}),
+        }
+    };
+    let properties: serde_json::Map<String, serde_json::Value> =
+        keys.iter().map(|key| (key.clone(), value_schema(key))).collect();
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string", "maxLength": MAX_EXPLANATION_CHARS},
+            "answer": {"type": "string", "maxLength": MAX_EXPLANATION_CHARS},
+            "suggestion": {"type": "object", "properties": properties, "required": keys},
+        },
+        "required": ["reasoning", "answer", "suggestion"],
+    });
+    ResponseFormat::JsonSchema { name: "optoprime_reply".to_string(), schema: schema.to_string() }
 }
 
 /// Builds the proposal of a parsed reply.

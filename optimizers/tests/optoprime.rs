@@ -53,7 +53,14 @@ async fn step_updates_exactly_the_suggested_parameters() {
     assert_eq!(optimizer.step_log().len(), 1);
     let requests = mock.requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].response_format, ResponseFormat::JsonObject);
+    let ResponseFormat::JsonSchema { schema, .. } = &requests[0].response_format else {
+        panic!("expected a JSON Schema response format, found {:?}", requests[0].response_format);
+    };
+    let schema: serde_json::Value = serde_json::from_str(schema).expect("the schema is JSON");
+    let suggestion = &schema["properties"]["suggestion"];
+    assert_eq!(suggestion["required"], serde_json::json!([graph.x.key(), graph.prompt.key()]));
+    assert_eq!(suggestion["properties"][graph.x.key()]["type"], "integer");
+    assert_eq!(suggestion["properties"][graph.prompt.key()]["type"], "string");
     assert_eq!(requests[0].messages.iter().map(|m| m.role).collect::<Vec<_>>(), [Role::System, Role::User]);
 }
 

@@ -90,7 +90,8 @@ async fn steps_drive_x_to_the_root() {
     assert!(user_prompt(1).contains(&format!("#Variables\n(int) {key}=2\n")));
     assert!(user_prompt(1).contains("Feedback: f(x) returned -12, but it should return 0"));
     assert!(user_prompt(3).contains("#Feedback\nf(x) returned 3, but it should return 0"));
-    assert_eq!(bodies[0]["response_format"]["type"], "json_object");
+    assert_eq!(bodies[0]["response_format"]["type"], "json_schema");
+    assert_eq!(bodies[0]["response_format"]["json_schema"]["name"], "optoprime_reply");
     let retry = &bodies[2]["messages"];
     assert_eq!(retry[2]["role"], "assistant");
     assert!(retry[3]["content"].as_str().unwrap_or_default().contains("cut off by the token limit"), "{retry}");

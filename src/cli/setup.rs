@@ -11,7 +11,9 @@ use agents::task::{Example, GeneratedTaskKind, SplitSizes, Splits, Task, generat
 use anyhow::Context;
 use clap::Args;
 use optimizers::llm::usage::{Budget, UsageTracker};
-use optimizers::{ClientBuilder, LlmClient, Opro, OptoPrime, OptoPrimeMulti, TextGrad};
+use optimizers::{
+    ClientBuilder, LlmClient, Opro, OproConfig, OptoPrime, OptoPrimeConfig, OptoPrimeMulti, TextGrad, TextGradConfig,
+};
 use trace_core::{Engine, Node, Optimizer, Projection};
 
 use super::OptimizerKind;
@@ -87,6 +89,22 @@ impl TaskArgs {
     }
 }
 
+/// Settings shared by the LLM optimizers.
+#[derive(Debug, Args)]
+pub(crate) struct OptimizerSettings {
+    /// Maximum number of tokens of one optimizer reply.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) reply_tokens: u32,
+
+    /// Times an unusable optimizer reply is sent back to the model with the error.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) optimizer_retries: usize,
+
+    /// Past steps (values and feedback) that OptoPrime shows in its next prompt.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) memory: usize,
+}
+
 /// Everything a subcommand works with. The local model server, if any, stops on drop.
 pub(crate) struct Session {
     pub(crate) task: Task,
@@ -136,27 +154,53 @@ impl Session {
     }
 
     /// The optimizer of the agent's trainable parameters, with the agent's projections.
-    pub(crate) fn optimizer(&self, kind: OptimizerKind) -> anyhow::Result<Box<dyn Optimizer>> {
+    pub(crate) fn optimizer(
+        &self,
+        kind: OptimizerKind,
+        settings: &OptimizerSettings,
+    ) -> anyhow::Result<Box<dyn Optimizer>> {
         let parameters = self.agent.trainable_parameters();
         let projections = &self.projections;
         let optimizer: Box<dyn Optimizer> = match kind {
             OptimizerKind::Optoprime => {
-                let mut optimizer = OptoPrime::new(parameters, self.client.clone());
+                let config = OptoPrimeConfig {
+                    max_reply_tokens: Some(settings.reply_tokens),
+                    max_retries: settings.optimizer_retries,
+                    memory_size: settings.memory,
+                    ..OptoPrimeConfig::default()
+                };
+                let mut optimizer = OptoPrime::new(parameters, self.client.clone()).with_config(config);
                 projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
                 Box::new(optimizer)
             }
             OptimizerKind::OptoprimeMulti => {
-                let mut optimizer = OptoPrimeMulti::new(parameters, self.client.clone());
+                let config = OptoPrimeConfig {
+                    max_reply_tokens: Some(settings.reply_tokens),
+                    max_retries: settings.optimizer_retries,
+                    memory_size: settings.memory,
+                    ..OptoPrimeConfig::default()
+                };
+                let mut optimizer = OptoPrimeMulti::new(parameters, self.client.clone()).with_config(config);
                 projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
                 Box::new(optimizer)
             }
             OptimizerKind::Opro => {
-                let mut optimizer = Opro::new(parameters, self.client.clone());
+                let config = OproConfig {
+                    max_reply_tokens: Some(settings.reply_tokens),
+                    max_retries: settings.optimizer_retries,
+                    ..OproConfig::default()
+                };
+                let mut optimizer = Opro::new(parameters, self.client.clone()).with_config(config);
                 projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
                 Box::new(optimizer)
             }
             OptimizerKind::Textgrad => {
-                let mut optimizer = TextGrad::new(parameters, self.client.clone());
+                let config = TextGradConfig {
+                    max_reply_tokens: Some(settings.reply_tokens),
+                    max_retries: settings.optimizer_retries,
+                    ..TextGradConfig::default()
+                };
+                let mut optimizer = TextGrad::new(parameters, self.client.clone()).with_config(config);
                 projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
                 Box::new(optimizer)
             }

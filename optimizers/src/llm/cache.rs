@@ -54,7 +54,7 @@ pub fn request_key(request: &ChatRequest, model: &str) -> String {
         temperature: request.temperature,
         max_tokens: request.max_tokens,
         seed: request.seed,
-        response_format: request.response_format,
+        response_format: request.response_format.clone(),
         rollout: request.rollout,
     };
     // serde_json does not fail on strings, numbers (non-finite floats become null) and

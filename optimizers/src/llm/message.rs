@@ -41,7 +41,7 @@ impl Message {
 }
 
 /// The format the model is asked to reply in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseFormat {
     /// Free text.
@@ -50,6 +50,22 @@ pub enum ResponseFormat {
     /// A JSON object (OpenAI's `json_object` mode). Servers that reject it get the
     /// request again without it.
     JsonObject,
+    /// A JSON object that follows a JSON Schema (OpenAI's `json_schema` mode, which
+    /// llama.cpp's server turns into a grammar). Servers that reject it get the request
+    /// again without it.
+    JsonSchema {
+        /// The schema's name: letters, digits, `_` and `-`, at most 64 characters.
+        name: String,
+        /// The schema as JSON text.
+        schema: String,
+    },
+}
+
+impl ResponseFormat {
+    /// Whether the reply is asked to be JSON.
+    pub fn is_json(&self) -> bool {
+        !matches!(self, ResponseFormat::Text)
+    }
 }
 
 /// A chat completion request: messages and sampling settings.

@@ -13,7 +13,7 @@ use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestUserMessage, CreateChatCompletionRequest, CreateChatCompletionResponse,
-    FinishReason as OpenAiFinishReason, ResponseFormat as OpenAiResponseFormat,
+    FinishReason as OpenAiFinishReason, ResponseFormat as OpenAiResponseFormat, ResponseFormatJsonSchema,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -127,7 +127,7 @@ impl LlmClient for OpenAiClient {
 
     async fn complete(&self, request: &ChatRequest) -> Result<Completion> {
         let model = request.model_or(&self.model);
-        let json_mode = request.response_format == ResponseFormat::JsonObject && !self.json_mode_disabled(model);
+        let json_mode = request.response_format.is_json() && !self.json_mode_disabled(model);
 
         match self.send(request, model, json_mode).await {
             Err(error) if json_mode && rejects_json_mode(&error) => {
@@ -151,6 +151,22 @@ fn rejects_json_mode(error: &Error) -> bool {
     };
     let body = body.to_lowercase();
     matches!(status, 400 | 422) && (body.contains("response_format") || body.contains("json"))
+}
+
+/// The `response_format` field for a JSON reply.
+fn to_openai_format(format: &ResponseFormat) -> Result<Option<OpenAiResponseFormat>> {
+    match format {
+        ResponseFormat::Text => Ok(None),
+        ResponseFormat::JsonObject => Ok(Some(OpenAiResponseFormat::JsonObject)),
+        ResponseFormat::JsonSchema { name, schema } => {
+            let schema = serde_json::from_str(schema).map_err(|error| Error::InvalidRequest {
+                reason: format!("the JSON Schema `{name}` of the response format is not valid JSON: {error}"),
+            })?;
+            let json_schema =
+                ResponseFormatJsonSchema { name: name.clone(), schema, ..ResponseFormatJsonSchema::default() };
+            Ok(Some(OpenAiResponseFormat::JsonSchema { json_schema }))
+        }
+    }
 }
 
 fn to_openai_request(request: &ChatRequest, model: &str, json_mode: bool) -> Result<CreateChatCompletionRequest> {
@@ -193,7 +209,7 @@ fn to_openai_request(request: &ChatRequest, model: &str, json_mode: bool) -> Res
         temperature: request.temperature,
         max_tokens: request.max_tokens,
         seed: request.seed,
-        response_format: json_mode.then_some(OpenAiResponseFormat::JsonObject),
+        response_format: if json_mode { to_openai_format(&request.response_format)? } else { None },
         ..CreateChatCompletionRequest::default()
     };
     Ok(body)
@@ -433,7 +449,8 @@ mod tests {
         .temperature(0.5)
         .max_tokens(7)
         .seed(3)
-        .rollout(9);
+        .rollout(9)
+        .response_format(ResponseFormat::JsonObject);
 
         let body = to_openai_request(&request, "m", true).expect("valid request");
         let json = serde_json::to_value(&body).expect("serializable");
@@ -447,5 +464,31 @@ mod tests {
         assert_eq!(json["seed"], 3);
         assert_eq!(json["response_format"]["type"], "json_object");
         assert!(json.get("rollout").is_none(), "rollout must stay client-side");
+    }
+
+    #[test]
+    fn json_schema_format_is_sent_as_json_schema() {
+        let schema = r#"{"type": "object", "required": ["x"]}"#.to_string();
+        let format = ResponseFormat::JsonSchema { name: "reply".to_string(), schema };
+        let request = ChatRequest::new(vec![crate::llm::Message::user("u")]).response_format(format);
+
+        let json = serde_json::to_value(to_openai_request(&request, "m", true).expect("valid request")).expect("json");
+        let plain =
+            serde_json::to_value(to_openai_request(&request, "m", false).expect("valid request")).expect("json");
+
+        assert_eq!(json["response_format"]["type"], "json_schema");
+        assert_eq!(json["response_format"]["json_schema"]["name"], "reply");
+        assert_eq!(json["response_format"]["json_schema"]["schema"]["required"][0], "x");
+        assert!(plain.get("response_format").is_none_or(serde_json::Value::is_null));
+    }
+
+    #[test]
+    fn invalid_json_schema_is_an_error() {
+        let format = ResponseFormat::JsonSchema { name: "reply".to_string(), schema: "{not json".to_string() };
+        let request = ChatRequest::new(vec![crate::llm::Message::user("u")]).response_format(format);
+
+        let error = to_openai_request(&request, "m", true).expect_err("invalid schema");
+
+        assert!(error.to_string().contains("not valid JSON"), "{error}");
     }
 }
