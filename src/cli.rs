@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use agents::{RunReport, StopReason, Trainer, TrainerConfig};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use trace_core::{Module, ParameterState};
+use trace_core::ParameterState;
 
 use self::endpoint::EndpointArgs;
 use self::setup::{Session, TaskArgs};
@@ -29,7 +29,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Optimize the question-answering agent on a task and write a report.
+    /// Optimize an agent on a task and write a report: the question-answering agent, or the
+    /// Battleship agent for the task `battleship`.
     Run(RunArgs),
     /// Evaluate saved parameters on one split of a task.
     Eval(EvalArgs),
@@ -205,7 +206,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         progress: true,
     };
     let mut trainer = Trainer {
-        agent: &session.agent,
+        agent: session.agent.as_ref(),
         optimizer: optimizer.as_mut(),
         task: &session.task,
         splits: &session.splits,
@@ -246,7 +247,8 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         SplitName::Validation => &session.splits.validation,
         SplitName::Test => &session.splits.test,
     };
-    let evaluations = agents::evaluate(&session.agent, &session.task, examples, args.concurrency, &|| {}).await?;
+    let evaluations =
+        agents::evaluate(session.agent.as_ref(), &session.task, examples, args.concurrency, &|| {}).await?;
     let score = agents::evaluate::mean_score(&evaluations);
     println!(
         "{} {:?} accuracy: {:.1}% over {} examples",
@@ -268,7 +270,7 @@ async fn graph(args: GraphArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
 
-    let output = agents::Agent::forward(&session.agent, example).await?;
+    let output = session.agent.forward(example).await?;
     let dot = trace_core::dot::to_dot(std::slice::from_ref(&output));
     std::fs::write(&args.output, dot).with_context(|| format!("cannot write {}", args.output.display()))?;
     println!("Wrote the graph of example {} to {}", example.id, args.output.display());

@@ -23,8 +23,22 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::dispatch(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe_error(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Joins the error and its causes on one line. A cause that the message before it already
+/// contains is left out, because many library errors include their source in their message.
+fn describe_error(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }

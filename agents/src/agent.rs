@@ -21,4 +21,20 @@ pub trait Agent: Module + Send + Sync {
     fn answer(&self, output: &Node) -> String {
         output.value().render()
     }
+
+    /// Grades an output itself, for agents such as a game player whose output is its score.
+    /// `None`, the default, leaves the grading to the task's metric on [`Agent::answer`].
+    fn judge(&self, output: &Node, example: &Example) -> Option<Judgement> {
+        let _ = (output, example);
+        None
+    }
+}
+
+/// The grade of one output by its own agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judgement {
+    /// The score, 0.0 to 1.0.
+    pub score: f64,
+    /// The feedback to send backward from the output.
+    pub feedback: String,
 }

@@ -20,7 +20,7 @@ use crate::{Error, Result};
 /// The checkpoint format version.
 pub const CHECKPOINT_VERSION: u32 = 1;
 
-/// What happened in one training step.
+/// The record of one training step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     /// The step number, from 0.

@@ -5,7 +5,7 @@ use futures::StreamExt;
 use trace_core::{Feedback, Node};
 
 use crate::Result;
-use crate::agent::Agent;
+use crate::agent::{Agent, Judgement};
 use crate::task::{Example, Task};
 
 /// The result of running the agent on one example.
@@ -66,6 +66,10 @@ fn score_one(agent: &dyn Agent, task: &Task, example: &Example, output: Node) ->
     }
 
     let answer = agent.answer(&output);
+    if let Some(judgement) = agent.judge(&output, example) {
+        let Judgement { score, feedback } = judgement;
+        return Evaluation { example_id: example.id.clone(), output, answer, score, feedback };
+    }
     let score = task.score(&answer, example);
     let feedback = if score >= 1.0 {
         "Correct.".to_string()

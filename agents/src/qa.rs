@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use optimizers::llm::LlmClient;
 use trace_core::{
-    BoxFuture, CodeProjection, Engine, JsFunction, Module, Node, Parameter, Projection, code_parameter, ops,
+    BoxFuture, CodeProjection, Engine, JsFunction, Module, Node, Parameter, Projection, Value, code_parameter, ops,
 };
 
 use crate::Result;
@@ -28,7 +28,7 @@ pub struct QaSettings {
     pub extractor: String,
     /// Sampling temperature of the answering model.
     pub temperature: f32,
-    /// Most tokens the model may generate per answer.
+    /// Maximum number of tokens the model may generate per answer.
     pub max_tokens: u32,
 }
 
@@ -57,7 +57,7 @@ pub struct QaAgent {
 }
 
 impl QaAgent {
-    /// An agent that asks `client` and runs its extraction code on `engine`.
+    /// Creates an agent that sends prompts to `client` and runs its extraction code on `engine`.
     ///
     /// # Errors
     ///
@@ -65,7 +65,7 @@ impl QaAgent {
     pub fn new(client: Arc<dyn LlmClient>, engine: &Engine, settings: QaSettings) -> Result<QaAgent> {
         let template = Parameter::new("prompt_template", settings.template)
             .description("The prompt sent to the model; {question} is replaced by the question")
-            .constraint("Must contain the placeholder {question} exactly once.")
+            .constraint("Contains the placeholder {question} once; it is replaced by the question. Without it, the question is appended at the end.")
             .build();
         let extractor = code_parameter(settings.extractor)?;
         let extract = JsFunction::new(engine, &extractor)?;
@@ -116,19 +116,57 @@ impl Agent for QaAgent {
     }
 }
 
-/// Rejects a template that lost its `{question}` placeholder.
+/// Keeps a proposed template usable: every brace other than the `{question}` placeholder
+/// is escaped, so that text such as JSON examples is sent as written, and a template that
+/// lost its placeholder gets the question appended at the end.
 #[derive(Debug)]
 struct PlaceholderProjection;
 
+/// The text appended to a proposed template that lacks `{question}`.
+const QUESTION_SUFFIX: &str = include_str!("../../prompts/agents/qa_question_suffix.txt");
+
 impl Projection for PlaceholderProjection {
-    fn project(&self, _node: &Node, value: trace_core::Value) -> std::result::Result<trace_core::Value, String> {
-        match value.as_str() {
-            Some(text) if text.contains("{question}") => Ok(value),
-            Some(_) => {
-                Err("the template must contain the placeholder {question}, which is replaced by the question"
-                    .to_string())
-            }
-            None => Err(format!("the template must be a string, not `{}`", value.type_tag())),
+    fn project(&self, _node: &Node, value: Value) -> std::result::Result<Value, String> {
+        let Some(text) = value.as_str() else {
+            return Err(format!("the template must be a string, not `{}`", value.type_tag()));
+        };
+        let escaped = text.replace('{', "{{").replace('}', "}}").replace("{{question}}", "{question}");
+        if escaped.contains("{question}") {
+            return Ok(Value::Text(escaped));
         }
+        Ok(Value::Text(format!("{}{QUESTION_SUFFIX}", escaped.trim_end())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(text: &str) -> Result<Value, String> {
+        PlaceholderProjection.project(&Node::input("t", ""), Value::from(text))
+    }
+
+    #[test]
+    fn template_keeps_its_placeholder() {
+        assert_eq!(project("Q: {question}"), Ok(Value::from("Q: {question}")));
+    }
+
+    #[test]
+    fn template_escapes_other_braces() {
+        assert_eq!(project(r#"Reply as {"n": 1}. {question}"#), Ok(Value::from(r#"Reply as {{"n": 1}}. {question}"#)));
+    }
+
+    #[test]
+    fn template_without_placeholder_gets_the_question() {
+        assert_eq!(project("Count the objects.  "), Ok(Value::from(format!("Count the objects.{QUESTION_SUFFIX}"))));
+    }
+
+    #[test]
+    fn template_must_be_text() {
+        assert!(project_value(Value::Int(3)).is_err());
+    }
+
+    fn project_value(value: Value) -> Result<Value, String> {
+        PlaceholderProjection.project(&Node::input("t", ""), value)
     }
 }

@@ -11,19 +11,19 @@ use trace_core::ParameterState;
 use crate::checkpoint::{StepRecord, write_atomic};
 use crate::{Error, Result};
 
-/// Why a run ended.
+/// The reason a run ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StopReason {
     /// Every step ran.
     Completed,
-    /// The LLM budget ran out; the checkpoint holds the last completed step.
+    /// The LLM budget ran out; the checkpoint contains the last completed step.
     BudgetExhausted {
         /// The client's message.
         message: String,
     },
-    /// The LLM endpoint failed after its retries; the checkpoint holds the last completed
-    /// step, so the run can be resumed.
+    /// The LLM endpoint failed after its retries; the checkpoint contains the last
+    /// completed step, so the run can be resumed.
     LlmFailed {
         /// The client's message.
         message: String,
@@ -73,7 +73,7 @@ pub struct RunReport {
     pub usage: BTreeMap<String, ModelUsage>,
     /// Wall time in seconds, over all sessions of a resumed run.
     pub wall_seconds: f64,
-    /// Why the run ended.
+    /// The reason the run ended.
     pub stop: StopReason,
     /// The parameters the run ended with (the best by validation when it completed).
     pub parameters: ParameterState,
@@ -162,6 +162,9 @@ impl RunReport {
                 );
                 if let Some(error) = &step.optimizer.error {
                     let _ = writeln!(out, "      optimizer error: {error}");
+                }
+                for rejected in &step.optimizer.rejected {
+                    let _ = writeln!(out, "      rejected update of {}: {}", rejected.key, rejected.reason);
                 }
             }
             let _ = writeln!(out);

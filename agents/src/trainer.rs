@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use optimizers::llm::usage::{ModelUsage, UsageTracker};
-use trace_core::{BackwardOptions, Feedback, Node, Optimizer, backward};
+use trace_core::{BackwardOptions, Feedback, Node, Optimizer, StepReport, backward};
 
 use crate::agent::Agent;
 use crate::checkpoint::{CHECKPOINT_VERSION, Checkpoint, StepRecord};
@@ -43,7 +43,7 @@ pub struct TrainerConfig {
     pub progress: bool,
 }
 
-/// What a trainer works on.
+/// The agent, optimizer and data of one training run.
 pub struct Trainer<'a> {
     /// The agent whose parameters are trained.
     pub agent: &'a dyn Agent,
@@ -71,7 +71,7 @@ impl Trainer<'_> {
     ///
     /// [`Error::CheckpointWrite`], [`Error::CheckpointRead`] or [`Error::CheckpointFormat`]
     /// for checkpoint files; [`Error::Graph`] for a misused graph. An exhausted budget or a
-    /// failed LLM endpoint is not an error: the report says why the run stopped.
+    /// failed LLM endpoint is not an error, because the report records why the run stopped.
     pub async fn run(&mut self) -> Result<RunReport> {
         let started = Instant::now();
         let checkpoint_path = self.config.output_dir.join("checkpoint.json");
@@ -238,8 +238,15 @@ impl Trainer<'_> {
         let seeds: Vec<(Node, Feedback)> = evaluations.iter().map(Evaluation::seed).collect();
         backward(&seeds, &BackwardOptions::default()).map_err(|error| StepFailure::Error(error.into()))?;
 
-        let report = self.optimizer.step().await.map_err(|error| classify_step_error(step, error))?;
-        let mut report = report;
+        let mut report = match self.optimizer.step().await {
+            Ok(report) => report,
+            Err(error) => {
+                let message = classify_step_error(step, error)?;
+                tracing::warn!(step, error = %message, "optimizer step proposed nothing; the run goes on");
+                let logged = self.optimizer.step_log().last().filter(|logged| logged.error.is_some()).cloned();
+                logged.unwrap_or(StepReport { error: Some(message), ..StepReport::default() })
+            }
+        };
         report.step = step;
         report.optimizer = self.optimizer.name().to_string();
         self.optimizer.zero_feedback();
@@ -298,7 +305,7 @@ impl Trainer<'_> {
     }
 }
 
-/// Why a step did not complete.
+/// The reason a step did not complete.
 enum StepFailure {
     /// The run must stop cleanly, keeping the last checkpoint.
     Stop(StopReason),
@@ -320,10 +327,18 @@ fn classify_llm_error(error: &optimizers::Error) -> StopReason {
     }
 }
 
-fn classify_step_error(step: usize, error: trace_core::StepError) -> StepFailure {
-    match error.downcast::<optimizers::Error>() {
-        Ok(llm) => StepFailure::Stop(classify_llm_error(&llm)),
-        Err(other) => StepFailure::Error(Error::Optimizer { step, message: other.to_string() }),
+/// Sorts an optimizer error: `Ok` with its message when the step failed but the run can go
+/// on (a reply that stayed unusable after the optimizer's retries), otherwise the failure.
+fn classify_step_error(step: usize, error: trace_core::StepError) -> std::result::Result<String, StepFailure> {
+    let llm = match error.downcast::<optimizers::Error>() {
+        Ok(llm) => llm,
+        Err(other) => return Err(StepFailure::Error(Error::Optimizer { step, message: other.to_string() })),
+    };
+    match *llm {
+        optimizers::Error::InvalidReply { .. }
+        | optimizers::Error::NoFeedback { .. }
+        | optimizers::Error::NoCandidate { .. } => Ok(llm.to_string()),
+        ref other => Err(StepFailure::Stop(classify_llm_error(other))),
     }
 }
 

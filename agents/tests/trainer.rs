@@ -3,9 +3,12 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 
 use agents::task::{Example, Metric, Splits, Task, TaskSource};
 use agents::{Agent, Checkpoint, StopReason, Trainer, TrainerConfig};
+use optimizers::OptoPrime;
+use optimizers::llm::MockClient;
 use trace_core::{BoxFuture, Module, Node, Optimizer, ParameterSet, Proposal, StepError, StepReport, Summary, Value};
 
 /// Answers `x + offset` for an input `x`; the offset is the trainable parameter.
@@ -62,6 +65,14 @@ impl Optimizer for ScriptedOptimizer {
             let summary = Summary::of(self.parameters.nodes());
             self.feedback_counts.push(summary.feedback.len());
             let next = self.proposals.pop_front().ok_or("no scripted proposal left")?;
+            if next < 0 {
+                return Err(Box::new(optimizers::Error::InvalidReply {
+                    optimizer: "Scripted".to_string(),
+                    attempts: 3,
+                    reason: "the reply names no known variable".to_string(),
+                    raw: "{}".to_string(),
+                }) as StepError);
+            }
             Ok(Proposal {
                 updates: vec![(self.parameters.nodes()[0].clone(), Value::Int(next))],
                 ..Proposal::default()
@@ -165,6 +176,22 @@ async fn worse_validation_reverts_to_the_best_parameters() {
 }
 
 #[tokio::test]
+async fn unusable_reply_is_recorded_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = OffsetAgent { offset: Node::parameter("offset", 0) };
+    let mut optimizer = ScriptedOptimizer::new(&agent.offset, &[-1, 3]);
+
+    let report = train(&agent, &mut optimizer, dir.path(), 2, false).await;
+
+    assert_eq!(report.stop, StopReason::Completed);
+    let error = report.steps[0].optimizer.error.as_deref().unwrap_or_default();
+    assert!(error.contains("names no known variable"), "{error}");
+    assert!(report.steps[0].optimizer.updates.is_empty());
+    assert_eq!(report.steps[1].optimizer.updates.len(), 1);
+    assert_eq!(agent.offset.value(), Value::Int(3));
+}
+
+#[tokio::test]
 async fn resume_continues_after_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let first_agent = OffsetAgent { offset: Node::parameter("offset", 0) };
@@ -214,4 +241,35 @@ fn minibatches_depend_only_on_seed_and_step() {
     assert_ne!(first, next);
     let ids: std::collections::HashSet<&str> = first.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids.len(), 5, "a minibatch has no repeated examples");
+}
+
+#[tokio::test]
+async fn unusable_optimizer_replies_skip_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = OffsetAgent { offset: Node::parameter("offset", 0) };
+    let good = format!(r#"{{"reasoning": "add three", "answer": "", "suggestion": {{"{}": 3}}}}"#, agent.offset.key());
+    // OptoPrime sends an unusable reply back twice, so the first step spends three replies.
+    let client = MockClient::new("mock").reply("no JSON here").reply("still none").reply("nothing").reply(good);
+    let mut optimizer = OptoPrime::new(vec![agent.offset.clone()], Arc::new(client));
+    let task = task();
+    let splits = splits(&task);
+
+    let mut trainer = Trainer {
+        agent: &agent,
+        optimizer: &mut optimizer,
+        task: &task,
+        splits: &splits,
+        usage: None,
+        config: config(dir.path(), 2, false),
+    };
+    let report = trainer.run().await.unwrap();
+
+    assert_eq!(report.stop, StopReason::Completed);
+    let first = &report.steps[0].optimizer;
+    assert!(first.error.as_deref().is_some_and(|error| error.contains("could not use the LLM reply")), "{first:?}");
+    assert_eq!(first.llm_calls, 3);
+    assert!(first.updates.is_empty());
+    assert_eq!(report.steps[1].optimizer.error, None);
+    assert_eq!(agent.offset.value(), Value::Int(3));
+    assert_eq!(report.after.map(|after| after.test), Some(1.0));
 }

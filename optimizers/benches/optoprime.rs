@@ -1,6 +1,6 @@
-//! Overhead of OptoPrime apart from the LLM: rendering the prompt of a chain of `n` additions
-//! (summary, nine sections, truncation to the prompt size limit), and one whole step against
-//! the scripted mock with a strict and with a repaired reply.
+//! Overhead of OptoPrime apart from the LLM. The first group renders the prompt of a chain
+//! of `n` additions: summary, nine sections, and truncation to the prompt size limit. The
+//! second runs one whole step against the scripted mock, with a strict and a repaired reply.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use optimizers::llm::MockClient;
 use optimizers::{OptoPrime, OptoPrimeConfig};
 use trace_core::{Node, Optimizer};
 
-/// A parameter followed by `length` additions, with feedback on the last one.
+/// Builds a parameter followed by `length` additions, with feedback on the last one.
 fn chain(length: usize) -> Node {
     let x = Node::parameter("x", 0);
     let mut total = x.clone();

@@ -21,7 +21,9 @@ mod problem;
 use std::sync::Arc;
 
 use tera::Context;
-use trace_core::{BoxFuture, Node, Optimizer, ParameterSet, Projection, Proposal, StepError, StepReport, Summary};
+use trace_core::{
+    BoxFuture, Node, Optimizer, ParameterSet, Projection, Proposal, RejectedUpdate, StepError, StepReport, Summary,
+};
 
 pub use memory::MemoryEntry;
 
@@ -113,6 +115,8 @@ pub struct OptoPrime {
     parameters: ParameterSet,
     memory: Memory,
     log: Vec<StepReport>,
+    /// Updates of the last attempt that projections rejected, shown in the next prompt.
+    rejections: Vec<RejectedUpdate>,
 }
 
 /// The name in logs and step reports.
@@ -128,6 +132,7 @@ impl OptoPrime {
             parameters: ParameterSet::new(parameters),
             memory: Memory::new(0),
             log: Vec::new(),
+            rejections: Vec::new(),
         }
     }
 
@@ -257,6 +262,7 @@ impl OptoPrime {
         context.insert("problem", problem_text.trim_end());
         context.insert("memory", &memory);
         context.insert("keys", keys);
+        context.insert("rejected", &self.rejections);
         self.templates.render("optoprime/user.tera", &context)
     }
 
@@ -316,17 +322,52 @@ impl Optimizer for OptoPrime {
         step_log::apply_and_record(&self.parameters, &mut self.log, NAME, proposal)
     }
 
-    /// Proposes and applies new values. A step that fails, for example because the
-    /// replies stayed unusable after every retry, is recorded in the step log with its
-    /// error and returns the error, an [`Error`] that callers can downcast.
+    /// Proposes and applies new values. When every suggested value is rejected by a
+    /// projection (a renamed function, a template without its placeholder), the reasons go
+    /// back to the model in a new prompt, up to `max_retries` times; the step report then
+    /// lists the rejections of every attempt and counts all their LLM calls. A step that
+    /// fails, for example because the replies stayed unusable after every retry, is
+    /// recorded in the step log with its error and returns the error, an [`Error`] that
+    /// callers can downcast.
     fn step(&mut self) -> BoxFuture<'_, Result<StepReport, StepError>> {
         Box::pin(async move {
-            match self.propose_inner().await {
-                Ok(proposal) => Ok(self.apply(&proposal)),
-                Err(error) => {
-                    step_log::record_failure(&mut self.log, NAME, &error);
-                    Err(StepError::from(error))
+            let mut retries_left = self.config.max_retries;
+            let mut earlier_rejections = Vec::new();
+            let mut llm_calls = 0;
+            loop {
+                let proposal = match self.propose_inner().await {
+                    Ok(proposal) => proposal,
+                    Err(error) => {
+                        self.rejections.clear();
+                        step_log::record_failure(&mut self.log, NAME, &error);
+                        return Err(StepError::from(error));
+                    }
+                };
+                llm_calls += proposal.llm_calls;
+                let report = self.apply(&proposal);
+
+                let only_rejected = report.updates.is_empty() && !report.rejected.is_empty() && !report.terminated;
+                if only_rejected && retries_left > 0 {
+                    retries_left -= 1;
+                    tracing::debug!(
+                        rejected = report.rejected.len(),
+                        "every suggested value was rejected; asking again"
+                    );
+                    self.log.pop();
+                    self.rejections = report.rejected.clone();
+                    earlier_rejections.extend(report.rejected);
+                    continue;
                 }
+
+                self.rejections.clear();
+                let mut report = report;
+                earlier_rejections.append(&mut report.rejected);
+                report.rejected = earlier_rejections;
+                report.llm_calls = llm_calls;
+                if let Some(logged) = self.log.last_mut() {
+                    *logged = report.clone();
+                }
+                return Ok(report);
             }
         })
     }

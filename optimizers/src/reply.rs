@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json};
 use trace_core::{Node, Value};
 use tracing::warn;
 
-pub(crate) use convert::convert;
+pub(crate) use convert::{convert, strip_rendered_key};
 pub(crate) use keys::{KeyResolver, Variable};
 
 use crate::error::{Error, Result};
@@ -45,16 +45,16 @@ pub(crate) struct SuggestionReply {
 /// The reason the reply cannot be used, written for the model: no object, no suggestion,
 /// no known key, or a value of the wrong type.
 pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver) -> Result<SuggestionReply, String> {
-    let cut_note = if cut_off { " The reply was cut off by the token limit, so keep the reasoning short." } else { "" };
+    let cut_note = if cut_off { "; the reply was cut off by the token limit, so keep the reasoning short" } else { "" };
     if text.trim().is_empty() {
-        return Err(format!("the reply is empty.{cut_note}"));
+        return Err(format!("the reply is empty{cut_note}"));
     }
     if contains_terminate(text) {
         return Ok(SuggestionReply { terminated: true, ..SuggestionReply::default() });
     }
 
     let Some(found) = extract::find_object(text, &resolver.searchable_names()) else {
-        return Err(format!("no JSON object was found in the reply.{cut_note}"));
+        return Err(format!("no JSON object was found in the reply{cut_note}"));
     };
     let mut reply =
         SuggestionReply { reasoning: found.object.get("reasoning").map(json_text), ..SuggestionReply::default() };
@@ -81,7 +81,7 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect();
             if top_level.is_empty() {
-                return Err(format!("the reply has no \"suggestion\" object.{cut_note}"));
+                return Err(format!("the reply has no \"suggestion\" object{cut_note}"));
             }
             reply
                 .warnings
@@ -114,7 +114,7 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
         if name.as_str() != variable.key {
             reply.warnings.push(format!("key `{name}` was read as `{}`", variable.key));
         }
-        let value = convert::strip_rendered_key(value, &variable.key);
+        let value = strip_rendered_key(value, &variable.key);
         match convert(&value, &variable.current) {
             Ok(converted) => reply.updates.push((variable.node.clone(), converted)),
             Err(reason) => invalid.push(format!("`{}`: {reason}", variable.key)),
@@ -126,7 +126,7 @@ pub(crate) fn parse_suggestion(text: &str, cut_off: bool, resolver: &KeyResolver
     }
     if reply.updates.is_empty() {
         return Err(if unknown.is_empty() {
-            format!("the \"suggestion\" object names no variable.{cut_note}")
+            format!("the \"suggestion\" object names no variable{cut_note}")
         } else {
             format!("the \"suggestion\" object names no known variable, only {}", unknown.join(", "))
         });
@@ -340,11 +340,11 @@ mod tests {
         let setup = setup();
         let x = setup.x.key().to_string();
         let cases = [
-            ("", "the reply is empty."),
-            ("   \n", "the reply is empty."),
-            ("I am not sure what to do.", "no JSON object was found in the reply."),
-            (r#"{"reasoning": "the value should grow"}"#, "the reply has no \"suggestion\" object."),
-            (r#"{"reasoning": "r", "suggestion": {}}"#, "the \"suggestion\" object names no variable."),
+            ("", "the reply is empty"),
+            ("   \n", "the reply is empty"),
+            ("I am not sure what to do.", "no JSON object was found in the reply"),
+            (r#"{"reasoning": "the value should grow"}"#, "the reply has no \"suggestion\" object"),
+            (r#"{"reasoning": "r", "suggestion": {}}"#, "the \"suggestion\" object names no variable"),
             (
                 r#"{"suggestion": {"add0": 5, "int": 3}}"#,
                 "the \"suggestion\" object names no known variable, only `add0`, `int`",
@@ -353,7 +353,7 @@ mod tests {
                 &format!(r#"{{"suggestion": {{"{x}": "five"}}}}"#),
                 &format!("invalid values in \"suggestion\": `{x}`: expected a value of type (int), found \"five\""),
             ),
-            (r#"{"reasoning": "I think the value sh"#, "no JSON object was found in the reply."),
+            (r#"{"reasoning": "I think the value sh"#, "no JSON object was found in the reply"),
         ];
 
         for (text, expected) in cases {
@@ -367,7 +367,7 @@ mod tests {
 
         let error = parse_suggestion(r#"{"reasoning": "very long"#, true, &setup.resolver).unwrap_err();
 
-        assert!(error.ends_with("cut off by the token limit, so keep the reasoning short."), "{error}");
+        assert!(error.ends_with("cut off by the token limit, so keep the reasoning short"), "{error}");
     }
 
     #[test]
@@ -391,6 +391,20 @@ mod tests {
 
         assert_eq!(reply.updates.len(), 1);
         assert_eq!(reply.warnings, ["unknown keys were ignored: `add0`"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let setup = setup();
+            let _ = parse_suggestion(&text, false, &setup.resolver);
+        }
+
+        #[test]
+        fn json_like_text_never_panics(text in r#"[{}\[\]"':,=\\ a-z0-9.\-\n`uTFN]{0,200}"#) {
+            let setup = setup();
+            let _ = parse_suggestion(&text, true, &setup.resolver);
+        }
     }
 
     #[test]

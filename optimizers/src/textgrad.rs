@@ -19,7 +19,7 @@ use trace_core::{BoxFuture, Node, Optimizer, ParameterSet, Projection, Proposal,
 
 use crate::error::{Error, Result};
 use crate::llm::{ChatRequest, Completion, LlmClient, Message};
-use crate::reply::{self, Variable, convert};
+use crate::reply::{self, Variable, convert, strip_rendered_key};
 use crate::step_log;
 use crate::templates::Templates;
 
@@ -246,8 +246,10 @@ impl Walk<'_> {
     async fn descent(&mut self, variable: &Variable, feedback: &str) -> Result<trace_core::Value> {
         let optimizer = self.optimizer;
         let mut context = Context::new();
-        context.insert("variable", &variable.current.render_tagged(&variable.key));
-        context.insert("description", variable.node.description());
+        context.insert("key", &variable.key);
+        context.insert("variable", &variable.current.render());
+        let description = variable.node.description();
+        context.insert("description", description.strip_prefix("[parameter] ").unwrap_or(description));
         context.insert("constraint", &variable.node.constraint());
         context.insert("feedback", feedback);
         context.insert("objective", &optimizer.config.objective);
@@ -304,7 +306,8 @@ fn parse_improved(completion: &Completion, variable: &Variable) -> Result<trace_
     if body.is_empty() {
         return Err(format!("the text between {OPEN_TAG} and {CLOSE_TAG} is empty"));
     }
-    convert(&Json::String(body.to_string()), &variable.current)
+    let value = strip_rendered_key(&Json::String(body.to_string()), &variable.key);
+    convert(&value, &variable.current)
         .map_err(|reason| format!("the new value of `{}` is invalid: {reason}", variable.key))
 }
 
@@ -362,6 +365,16 @@ mod tests {
             Ok(Value::from("Be brief."))
         );
         assert_eq!(parse("<improved_variable> 42 </improved_variable>", Value::Int(0)), Ok(Value::Int(42)));
+    }
+
+    #[test]
+    fn strips_copied_key_from_value() {
+        let node = Node::parameter("count", 0);
+        let text = format!("<IMPROVED_VARIABLE>(int) {}=7</IMPROVED_VARIABLE>", node.key());
+
+        let parsed = parse_improved(&Completion::from_text("m", text), &Variable::of(&node));
+
+        assert_eq!(parsed, Ok(Value::Int(7)));
     }
 
     #[test]

@@ -82,7 +82,8 @@ async fn textgrad_walks_edges_backward() {
     assert!(prompts[0].contains(&format!("how the input `{}` should change", doubled.key())));
     assert!(prompts[1].contains("<FEEDBACK>The doubled value should be 8.</FEEDBACK>"));
     assert!(prompts[1].contains(&format!("how the input `{}` should change", x.key())));
-    assert!(prompts[2].contains(&format!("(int) {}=2", x.key())));
+    assert!(prompts[2].contains(&format!("Improve the variable `{}` of type (int)", x.key())), "{}", prompts[2]);
+    assert!(prompts[2].contains("<VARIABLE>\n2\n</VARIABLE>"), "{}", prompts[2]);
     assert!(prompts[2].contains("<FEEDBACK>x should be 4.</FEEDBACK>"));
     assert!(prompts[2].contains("The overall goal: Reach 9."));
     assert_eq!(report.reasoning.as_deref(), Some(format!("{}: x should be 4.", x.key()).as_str()));

@@ -1,5 +1,5 @@
-//! Which LLM endpoint a command talks to: one given by the user, or a local model server
-//! that the command starts and stops itself.
+//! The LLM endpoint of a command: one given by the user, or a local model server that
+//! the command starts and stops itself.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use optimizers::LlmConfig;
+use optimizers::llm::RetryPolicy;
 use optimizers::local_server::{LocalServer, LocalServerConfig};
 
-/// Where the LLM runs.
+/// Options that choose the LLM endpoint.
 #[derive(Debug, Args)]
 pub(crate) struct EndpointArgs {
     /// Base URL of an OpenAI-compatible API, including `/v1`. Without it (and without
@@ -42,6 +43,16 @@ pub(crate) struct EndpointArgs {
     /// Time limit of one LLM request, in seconds.
     #[arg(long, default_value_t = 300)]
     pub(crate) request_timeout: u64,
+
+    /// Resends of a request that failed with a rate limit (429), a server error (5xx), a
+    /// timeout or a dropped connection; 0 sends each request once.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) max_retries: u32,
+
+    /// Delay before the first resend, in milliseconds; each further resend waits twice as
+    /// long, up to 30 s, unless the server sends Retry-After.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) retry_base_ms: u64,
 }
 
 /// A configured endpoint; a local server stops when this is dropped.
@@ -88,6 +99,15 @@ impl EndpointArgs {
         let mut config = LlmConfig::new(server.base_url(), "none", model)?;
         config.timeout = timeout;
         Ok(Endpoint { config, _local_server: Some(server) })
+    }
+
+    /// Returns the retry policy of the LLM client.
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries,
+            base_delay: Duration::from_millis(self.retry_base_ms),
+            ..RetryPolicy::default()
+        }
     }
 }
 

@@ -1,16 +1,18 @@
-//! What every subcommand sets up: the task and its splits, the LLM client, the agent and
-//! the optimizer.
+//! The set-up shared by every subcommand: the task and its splits, the LLM client, the
+//! agent and the optimizer.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use agents::Agent;
+use agents::battleship_agent::{BattleshipAgent, BattleshipSettings, battleship_task};
 use agents::qa::{QaAgent, QaSettings};
 use agents::task::{Example, GeneratedTaskKind, SplitSizes, Splits, Task, generate_task, load_task_file};
 use anyhow::Context;
 use clap::Args;
 use optimizers::llm::usage::{Budget, UsageTracker};
 use optimizers::{ClientBuilder, LlmClient, Opro, OptoPrime, OptoPrimeMulti, TextGrad};
-use trace_core::{Engine, Module, Optimizer};
+use trace_core::{Engine, Node, Optimizer, Projection};
 
 use super::OptimizerKind;
 use super::endpoint::{Endpoint, EndpointArgs};
@@ -18,16 +20,22 @@ use super::endpoint::{Endpoint, EndpointArgs};
 /// Names of the BIG-bench tasks whose files ship in the data folder.
 const BIGBENCH_TASKS: [&str; 3] = ["object_counting", "word_sorting", "date_understanding"];
 
-/// Examples generated for a `generated:KIND` task.
+/// Examples generated for a `generated:KIND` task, and games of the `battleship` task.
 const GENERATED_EXAMPLES: usize = 200;
+
+/// The task name that plays Battleship with the Battleship agent instead of answering
+/// questions with the question-answering agent.
+const BATTLESHIP_TASK: &str = "battleship";
 
 /// The task and how it is split.
 #[derive(Debug, Args)]
 pub(crate) struct TaskArgs {
     /// The task: a BIG-bench task shipped in the data folder (object_counting,
     /// word_sorting, date_understanding), gsm8k, generated:KIND (object_counting,
-    /// word_sorting, boolean_expressions, multistep_arithmetic, dyck_languages), or the
-    /// path of a task file (BIG-bench task.json, BIG-Bench-Hard JSON, or GSM8K JSON Lines).
+    /// word_sorting, boolean_expressions, multistep_arithmetic, dyck_languages), the path
+    /// of a task file (BIG-bench task.json, BIG-Bench-Hard JSON, or GSM8K JSON Lines), or
+    /// battleship. The battleship task trains the JavaScript `reason` and `act` functions
+    /// of a Battleship player on 5x5 boards instead of a question-answering agent.
     pub(crate) task: String,
 
     /// Folder with the shipped task data.
@@ -53,12 +61,19 @@ pub(crate) struct TaskArgs {
 
 impl TaskArgs {
     fn load(&self) -> anyhow::Result<Task> {
+        if self.is_battleship() {
+            return Ok(battleship_task(BattleshipSettings::default().board, GENERATED_EXAMPLES, self.seed));
+        }
         if let Some(kind) = self.task.strip_prefix("generated:") {
             let kind: GeneratedTaskKind = kind.parse().map_err(|error| anyhow::anyhow!("{error}"))?;
             return Ok(generate_task(kind, GENERATED_EXAMPLES, self.seed));
         }
         let path = self.task_path();
         load_task_file(&path).with_context(|| format!("cannot load task {:?}", self.task))
+    }
+
+    fn is_battleship(&self) -> bool {
+        self.task == BATTLESHIP_TASK
     }
 
     fn task_path(&self) -> PathBuf {
@@ -76,7 +91,9 @@ impl TaskArgs {
 pub(crate) struct Session {
     pub(crate) task: Task,
     pub(crate) splits: Splits<Example>,
-    pub(crate) agent: QaAgent,
+    pub(crate) agent: Box<dyn Agent>,
+    /// The projections an optimizer must apply to the agent's parameters.
+    projections: Vec<(Node, Arc<dyn Projection>)>,
     pub(crate) client: Arc<dyn LlmClient>,
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) model: String,
@@ -95,7 +112,8 @@ impl Session {
         let splits = task.split(task_args.seed, sizes)?;
 
         let endpoint = endpoint_args.connect().await?;
-        let mut builder = ClientBuilder::from_config(&endpoint.config)?.budget(budget);
+        let mut builder =
+            ClientBuilder::from_config(&endpoint.config)?.budget(budget).retry(endpoint_args.retry_policy());
         if !endpoint_args.no_cache {
             builder = builder.cache_dir(endpoint_args.cache_dir.clone());
         }
@@ -104,15 +122,23 @@ impl Session {
         let client: Arc<dyn LlmClient> = Arc::new(stack);
 
         let engine = Engine::new()?;
-        let agent = QaAgent::new(client.clone(), &engine, QaSettings::default())?;
+        let (agent, projections): (Box<dyn Agent>, _) = if task_args.is_battleship() {
+            let agent = BattleshipAgent::new(&engine, BattleshipSettings::default())?;
+            let projections = agent.projections();
+            (Box::new(agent), projections)
+        } else {
+            let agent = QaAgent::new(client.clone(), &engine, QaSettings::default())?;
+            let projections = agent.projections();
+            (Box::new(agent), projections)
+        };
         let model = endpoint.config.model.clone();
-        Ok(Session { task, splits, agent, client, usage, model, _endpoint: endpoint })
+        Ok(Session { task, splits, agent, projections, client, usage, model, _endpoint: endpoint })
     }
 
     /// The optimizer of the agent's trainable parameters, with the agent's projections.
     pub(crate) fn optimizer(&self, kind: OptimizerKind) -> anyhow::Result<Box<dyn Optimizer>> {
         let parameters = self.agent.trainable_parameters();
-        let projections = self.agent.projections();
+        let projections = &self.projections;
         let optimizer: Box<dyn Optimizer> = match kind {
             OptimizerKind::Optoprime => {
                 let mut optimizer = OptoPrime::new(parameters, self.client.clone());

@@ -136,7 +136,7 @@ pub struct BackwardOptions {
     /// Keep the graph usable for another backward pass. Without it, a second pass through
     /// the same message nodes is an error.
     pub retain_graph: bool,
-    /// How feedback is split among parents.
+    /// The rule that splits feedback among parents.
     pub propagator: Arc<dyn Propagator>,
 }
 
@@ -194,7 +194,7 @@ impl BackwardPass {
     }
 }
 
-/// What one backward pass left on one parameter.
+/// The feedback one backward pass left on one parameter.
 #[derive(Clone, Debug)]
 pub struct ParameterFeedback {
     /// The pass, shared by all the parameters it reached.

@@ -38,7 +38,7 @@ pub struct Proposal {
     /// Number of LLM calls spent on this proposal.
     pub llm_calls: usize,
     /// Problems with the proposal that did not stop it, such as an unknown variable name
-    /// that was dropped; each says what was wrong.
+    /// that was dropped; each describes what was wrong.
     pub warnings: Vec<String>,
 }
 
@@ -60,7 +60,7 @@ pub struct RejectedUpdate {
     pub key: String,
     /// The proposed value, as rendered for prompts.
     pub value: String,
-    /// Why the value was rejected.
+    /// The reason the value was rejected.
     pub reason: String,
 }
 
@@ -146,7 +146,8 @@ impl ParameterSet {
     }
 
     /// Applies `proposal`: each value goes through type checking and the parameter's
-    /// projections, and is stored only on trainable parameters of this set. Returns the
+    /// projections, and is stored only on trainable parameters of this set. A value equal
+    /// to the current one is not an update; the report warns about it instead. Returns the
     /// report of what changed and what was rejected; `step` and `optimizer` are left for
     /// the caller to fill in.
     pub fn apply(&self, proposal: &Proposal) -> StepReport {
@@ -175,6 +176,9 @@ impl ParameterSet {
             let before = node.value_untracked();
             let projected = self.project(node, &before, value.clone());
             match projected {
+                Ok(after) if after == before => {
+                    report.warnings.push(format!("the suggested value of {} equals its current value", node.key()));
+                }
                 Ok(after) => {
                     let update =
                         ParameterUpdate { key: node.key().to_string(), before: before.render(), after: after.render() };
@@ -292,6 +296,17 @@ mod tests {
         assert_eq!(rate.value(), Value::Float(1.0));
         assert_eq!(name.value(), Value::from("x"));
         assert_eq!(report.rejected[0].reason, "expected a value of type `str`, found `int`");
+    }
+
+    #[test]
+    fn unchanged_value_is_not_an_update() {
+        let x = Node::parameter("x", 1);
+        let set = ParameterSet::new(vec![x.clone()]);
+
+        let report = set.apply(&proposal(vec![(x.clone(), Value::Int(1))]));
+
+        assert!(report.updates.is_empty());
+        assert_eq!(report.warnings, [format!("the suggested value of {} equals its current value", x.key())]);
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn to_int(json: &Json) -> Option<i64> {
     }
 }
 
-/// `f` as an integer when it has no fractional part and fits in `i64`.
+/// Returns `f` as an integer when it has no fractional part and fits in `i64`.
 fn integral(f: f64) -> Option<i64> {
     // The bounds are exact powers of two, so the comparison is exact.
     let in_range = (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f);

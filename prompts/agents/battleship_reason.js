@@ -1,0 +1,3 @@
+function reason(board) {
+  return "Shoot the next cell that has not been shot, row by row.";
+}
