@@ -1,5 +1,5 @@
-//! Numeric and symbolic parameters trained in one loop with one backward pass per step:
-//! Adam trains a linear classifier of iris species while OptoPrime, through a real
+//! Numeric and symbolic parameters trained in one loop, with one backward pass per step.
+//! Adam trains a linear classifier of iris species. OptoPrime, through a real
 //! OpenAI-compatible endpoint, chooses which two of the four measurements the classifier
 //! gets as input.
 //!

@@ -78,6 +78,8 @@ pub(crate) fn run_backward(loss: &Tensor, graph: &[Node]) -> Result<String> {
         text.push_str("; the loss records no gradients, so no tensor parameter was updated");
         return Ok(text);
     }
+    // NOTE: libtorch frees its graph here: tch 0.26 has no fallible backward that keeps it,
+    // so a second trace backward with `retain_graph: true` fails with libtorch's message.
     loss.f_backward().map_err(|source| Error::torch("backward", describe(loss), source))?;
 
     // The norms are read only when a symbolic parameter will get this text: computing them

@@ -259,9 +259,9 @@ fn unary(
 
 fn tensor_argument(op: &str, name: &str, value: &Value) -> std::result::Result<Tensor, String> {
     tensor_of_value(value).ok_or_else(|| match value {
-        Value::Text(text) => {
-            format!("{op}: argument {name} is not a tensor but the text {text:?}, possibly an error raised upstream")
-        }
+        // Text in place of a tensor is usually the message of an exception upstream, so it is
+        // kept whole, and the root cause then ends the message of every operator downstream.
+        Value::Text(text) => format!("{op}: argument {name} is not a tensor: {text}"),
         other => format!("{op}: argument {name} is a {}, not a tensor", other.type_tag()),
     })
 }

@@ -147,6 +147,10 @@ impl ExtValue for TensorValue {
     }
 
     fn binary(&self, op: BinaryOp, other: &Value, self_on_left: bool) -> Option<std::result::Result<Value, String>> {
+        if let Value::Text(text) = other {
+            // Most likely an exception message from upstream, kept whole as in the other ops.
+            return Some(Err(format!("{}: an operand is not a tensor: {text}", op.name())));
+        }
         crate::ops::binary(op, &self.tensor(), other, self_on_left)
             .map(|result| result.map(tensor_value).map_err(|error| error.to_string()))
     }

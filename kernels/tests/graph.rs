@@ -100,6 +100,18 @@ fn exception_upstream_is_named_downstream() {
 }
 
 #[test]
+fn root_cause_reaches_the_loss() {
+    let x = tensor_input("x", &Tensor::ones([2, 3], (Kind::Float, Device::Cpu)));
+    let bias = tensor_input("bias", &Tensor::ones([3], (Kind::Float, Device::Cpu)));
+    let targets = tensor_input("targets", &Tensor::from_slice(&[0i64, 1]));
+
+    let loss = (&x.matmul(&x) + &bias).cross_entropy(&targets);
+
+    let message = loss.error().unwrap_or_default();
+    assert!(message.starts_with("cross_entropy: argument logits is not a tensor: add: an operand is not a tensor: matmul failed on tensor[2, 3] f32 cpu and tensor[2, 3] f32 cpu: "), "{message}");
+}
+
+#[test]
 fn invalid_losses_are_errors() -> anyhow::Result<()> {
     let weight = tensor_parameter("weight", &Tensor::from_slice(&[1.0f64, 2.0]))?;
     let vector_loss = &weight * 2.0;
