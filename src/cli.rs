@@ -73,7 +73,7 @@ struct RunArgs {
     steps: usize,
 
     /// Training examples per step (the minibatch size).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     batch_size: usize,
 
     /// Examples evaluated at the same time.
