@@ -103,6 +103,11 @@ pub(crate) struct OptimizerSettings {
     /// Past steps (values and feedback) that OptoPrime shows in its next prompt.
     #[arg(long, default_value_t = 0)]
     pub(crate) memory: usize,
+
+    /// Sampling temperature of the optimizer's model; higher values propose more varied
+    /// changes.
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) optimizer_temperature: f32,
 }
 
 /// Everything a subcommand works with. The local model server, if any, stops on drop.
@@ -167,6 +172,7 @@ impl Session {
                     max_reply_tokens: Some(settings.reply_tokens),
                     max_retries: settings.optimizer_retries,
                     memory_size: settings.memory,
+                    temperature: Some(settings.optimizer_temperature),
                     ..OptoPrimeConfig::default()
                 };
                 let mut optimizer = OptoPrime::new(parameters, self.client.clone()).with_config(config);
@@ -178,6 +184,7 @@ impl Session {
                     max_reply_tokens: Some(settings.reply_tokens),
                     max_retries: settings.optimizer_retries,
                     memory_size: settings.memory,
+                    temperature: Some(settings.optimizer_temperature),
                     ..OptoPrimeConfig::default()
                 };
                 let mut optimizer = OptoPrimeMulti::new(parameters, self.client.clone()).with_config(config);
@@ -188,6 +195,7 @@ impl Session {
                 let config = OproConfig {
                     max_reply_tokens: Some(settings.reply_tokens),
                     max_retries: settings.optimizer_retries,
+                    temperature: Some(settings.optimizer_temperature),
                     ..OproConfig::default()
                 };
                 let mut optimizer = Opro::new(parameters, self.client.clone()).with_config(config);
@@ -198,6 +206,7 @@ impl Session {
                 let config = TextGradConfig {
                     max_reply_tokens: Some(settings.reply_tokens),
                     max_retries: settings.optimizer_retries,
+                    temperature: Some(settings.optimizer_temperature),
                     ..TextGradConfig::default()
                 };
                 let mut optimizer = TextGrad::new(parameters, self.client.clone()).with_config(config);
