@@ -1,6 +1,6 @@
-//! Checks the crate boundaries against `cargo metadata`: the graph crate does no I/O and
-//! pulls in no async runtime, HTTP client or libtorch; only `kernels` links libtorch; only
-//! `optimizers` talks HTTP; and no crate but `kernels` contains `unsafe` code.
+//! Checks the crate boundaries against `cargo metadata` and the sources. The graph crate
+//! pulls in no async runtime, HTTP client or libtorch. Only `kernels` links libtorch, only
+//! `optimizers` talks HTTP, and no crate but `kernels` contains `unsafe` code.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
