@@ -165,53 +165,46 @@ impl Session {
         settings: &OptimizerSettings,
     ) -> anyhow::Result<Box<dyn Optimizer>> {
         let parameters = self.agent.trainable_parameters();
-        let projections = &self.projections;
-        let optimizer: Box<dyn Optimizer> = match kind {
+        let client = self.client.clone();
+        let optoprime_config = OptoPrimeConfig {
+            max_reply_tokens: Some(settings.reply_tokens),
+            max_retries: settings.optimizer_retries,
+            memory_size: settings.memory,
+            temperature: Some(settings.optimizer_temperature),
+            ..OptoPrimeConfig::default()
+        };
+
+        // The optimizers share no trait for `add_projection`, so a macro applies the
+        // agent's projections to whichever one was built.
+        macro_rules! with_projections {
+            ($optimizer:expr) => {{
+                let mut optimizer = $optimizer;
+                for (node, projection) in &self.projections {
+                    optimizer.add_projection(node, projection.clone());
+                }
+                Box::new(optimizer) as Box<dyn Optimizer>
+            }};
+        }
+        let optimizer = match kind {
             OptimizerKind::Optoprime => {
-                let config = OptoPrimeConfig {
-                    max_reply_tokens: Some(settings.reply_tokens),
-                    max_retries: settings.optimizer_retries,
-                    memory_size: settings.memory,
-                    temperature: Some(settings.optimizer_temperature),
-                    ..OptoPrimeConfig::default()
-                };
-                let mut optimizer = OptoPrime::new(parameters, self.client.clone()).with_config(config);
-                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
-                Box::new(optimizer)
+                with_projections!(OptoPrime::new(parameters, client).with_config(optoprime_config))
             }
             OptimizerKind::OptoprimeMulti => {
-                let config = OptoPrimeConfig {
-                    max_reply_tokens: Some(settings.reply_tokens),
-                    max_retries: settings.optimizer_retries,
-                    memory_size: settings.memory,
-                    temperature: Some(settings.optimizer_temperature),
-                    ..OptoPrimeConfig::default()
-                };
-                let mut optimizer = OptoPrimeMulti::new(parameters, self.client.clone()).with_config(config);
-                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
-                Box::new(optimizer)
+                with_projections!(OptoPrimeMulti::new(parameters, client).with_config(optoprime_config))
             }
-            OptimizerKind::Opro => {
-                let config = OproConfig {
-                    max_reply_tokens: Some(settings.reply_tokens),
-                    max_retries: settings.optimizer_retries,
-                    temperature: Some(settings.optimizer_temperature),
-                    ..OproConfig::default()
-                };
-                let mut optimizer = Opro::new(parameters, self.client.clone()).with_config(config);
-                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
-                Box::new(optimizer)
-            }
+            OptimizerKind::Opro => with_projections!(Opro::new(parameters, client).with_config(OproConfig {
+                max_reply_tokens: Some(settings.reply_tokens),
+                max_retries: settings.optimizer_retries,
+                temperature: Some(settings.optimizer_temperature),
+                ..OproConfig::default()
+            })),
             OptimizerKind::Textgrad => {
-                let config = TextGradConfig {
+                with_projections!(TextGrad::new(parameters, client).with_config(TextGradConfig {
                     max_reply_tokens: Some(settings.reply_tokens),
                     max_retries: settings.optimizer_retries,
                     temperature: Some(settings.optimizer_temperature),
                     ..TextGradConfig::default()
-                };
-                let mut optimizer = TextGrad::new(parameters, self.client.clone()).with_config(config);
-                projections.iter().for_each(|(node, projection)| optimizer.add_projection(node, projection.clone()));
-                Box::new(optimizer)
+                }))
             }
         };
         Ok(optimizer)
