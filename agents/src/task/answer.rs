@@ -196,32 +196,43 @@ pub fn parse_number(text: &str) -> Option<f64> {
     parse_number_word(&trimmed.to_lowercase()).map(f64::from)
 }
 
-/// Parses `zero` to `ninety-nine`, with or without a hyphen between tens and units.
-fn parse_number_word(word: &str) -> Option<u32> {
-    const UNITS: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+/// English words for 0 to 19.
+const UNITS: [&str; 20] = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+];
 
+/// English words for the tens from 20 to 90.
+const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+
+/// Returns the English word for `value` from 0 to 20, such as `seven`.
+pub(crate) fn small_number_word(value: usize) -> Option<&'static str> {
+    match value {
+        20 => Some(TENS[0]),
+        _ => UNITS.get(value).copied(),
+    }
+}
+
+/// Parses `zero` to `ninety-nine`, with or without a hyphen between tens and units.
+pub(crate) fn parse_number_word(word: &str) -> Option<u32> {
     let word = word.trim().to_lowercase();
     let position = |list: &[&str], item: &str| {
         list.iter().position(|candidate| *candidate == item).and_then(|index| u32::try_from(index).ok())

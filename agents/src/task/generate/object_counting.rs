@@ -1,5 +1,6 @@
 //! Object counting: count the items of one category among possessions of several.
 
+use crate::task::answer::small_number_word;
 use crate::task::seeded_rng::SeededRng;
 
 /// Categories with (singular, plural) item names; the first field is the category noun.
@@ -54,30 +55,6 @@ const CATEGORIES: [(&str, &[(&str, &str)]); 4] = [
     ),
 ];
 
-const NUMBER_WORDS: [&str; 21] = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-];
-
 /// Returns the question and the accepted answers: the count in digits, then in words.
 pub(super) fn generate(rng: &mut SeededRng) -> (String, Vec<String>) {
     let category_index = rng.below(CATEGORIES.len());
@@ -93,7 +70,7 @@ pub(super) fn generate(rng: &mut SeededRng) -> (String, Vec<String>) {
             let phrase = if quantity == 1 {
                 format!("{} {singular}", article(singular))
             } else {
-                format!("{} {plural}", NUMBER_WORDS.get(quantity).copied().unwrap_or("two"))
+                format!("{} {plural}", small_number_word(quantity).unwrap_or("two"))
             };
             if counted {
                 total += quantity;
@@ -106,7 +83,7 @@ pub(super) fn generate(rng: &mut SeededRng) -> (String, Vec<String>) {
     let phrases: Vec<String> = possessions.into_iter().map(|(phrase, _)| phrase).collect();
     let (category, _) = CATEGORIES.get(category_index).copied().unwrap_or(CATEGORIES[0]);
     let question = format!("I have {}. How many {category} do I have?", join_list(&phrases));
-    let words = NUMBER_WORDS.get(total).map(|word| (*word).to_owned());
+    let words = small_number_word(total).map(str::to_owned);
     (question, std::iter::once(total.to_string()).chain(words).collect())
 }
 
@@ -127,6 +104,7 @@ fn join_list(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::answer::parse_number_word;
 
     #[test]
     fn count_matches_listed_items() {
@@ -145,7 +123,7 @@ mod tests {
                 let quantity = if quantity == "a" || quantity == "an" {
                     1
                 } else {
-                    NUMBER_WORDS.iter().position(|word| *word == quantity).expect("number word")
+                    parse_number_word(quantity).expect("number word") as usize
                 };
                 if items.iter().any(|(singular, plural)| noun == *singular || noun == *plural) {
                     expected += quantity;
@@ -153,7 +131,7 @@ mod tests {
             }
 
             assert_eq!(targets.first(), Some(&expected.to_string()), "{question}");
-            assert_eq!(targets.get(1).map(String::as_str), NUMBER_WORDS.get(expected).copied(), "{question}");
+            assert_eq!(targets.get(1).map(String::as_str), small_number_word(expected), "{question}");
         }
     }
 
