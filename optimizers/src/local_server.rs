@@ -153,7 +153,7 @@ impl LocalModel {
 /// Settings of [`LocalServer::start`].
 #[derive(Debug, Clone)]
 pub struct LocalServerConfig {
-    /// Repository root that holds `.venv/`, `.cache/` and `scripts/`.
+    /// Repository root that contains `.venv/`, `.cache/` and `scripts/`.
     pub root: PathBuf,
     /// Python interpreter; `None` means `<root>/.venv/bin/python`.
     pub python: Option<PathBuf>,
@@ -180,9 +180,9 @@ pub struct LocalServerConfig {
 impl Default for LocalServerConfig {
     /// Serves Qwen2.5-Coder-0.5B with one thread from the repository this crate was built in.
     ///
-    /// One thread is the default because on a 2-core machine that also runs other work, a
-    /// request with 2 threads took 50 to 64 s and with 1 thread about 12 s (Qwen 0.5B,
-    /// a 290-token prompt and a 100-token reply).
+    /// One thread is the default because it is faster on a 2-core machine that also runs
+    /// other work. There, a request (Qwen 0.5B, a 290-token prompt and a 100-token reply)
+    /// took 50 to 64 s with 2 threads and about 12 s with 1 thread.
     fn default() -> Self {
         Self {
             root: default_root(),

@@ -499,7 +499,8 @@ mod tests {
         let items = &w.feedback()[0].items;
         let texts: Vec<&str> = items.iter().map(|item| item.text.as_str()).collect();
         assert_eq!(texts.len(), 2);
-        assert!(texts.contains(&"a is wrong") && texts.contains(&"b is right"), "{texts:?}");
+        assert!(texts.contains(&"a is wrong"), "{texts:?}");
+        assert!(texts.contains(&"b is right"), "{texts:?}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct Node(pub(crate) Arc<NodeInner>);
 /// The three kinds of node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NodeKind {
-    /// A root that holds a value: trainable or not.
+    /// A root with a value of its own, trainable or not.
     Parameter,
     /// The output of a traced operator.
     Message,

@@ -70,8 +70,8 @@ pub trait ExtValue: Any + fmt::Debug + Send + Sync {
         false
     }
 
-    /// Applies a binary operator where this value is an operand. `self_on_left` tells on
-    /// which side of the operator `self` stands. Returns `None` when the operator is not
+    /// Applies a binary operator where this value is an operand. `self_on_left` is true
+    /// when `self` is the left operand. Returns `None` when the operator is not
     /// supported, which the caller reports as a type error.
     fn binary(&self, _op: BinaryOp, _other: &Value, _self_on_left: bool) -> Option<Result<Value, String>> {
         None
