@@ -38,6 +38,9 @@ enum Command {
     Graph(GraphArgs),
     /// Print a saved run report.
     Report(ReportArgs),
+    /// Print the examples of each split and the minibatch of each step as JSON, exactly as
+    /// `opto run` with the same arguments uses them.
+    Split(SplitArgs),
 }
 
 /// The LLM optimizer to use.
@@ -87,6 +90,11 @@ struct RunArgs {
     /// Continue from the checkpoint in the output folder instead of starting over.
     #[arg(long)]
     resume: bool,
+
+    /// Start from the parameters of a report.json or a saved parameter file instead of the
+    /// agent's defaults (ignored with --resume when a checkpoint exists).
+    #[arg(long)]
+    parameters: Option<PathBuf>,
 
     /// Stop after this many LLM requests (cache hits do not count).
     #[arg(long)]
@@ -149,6 +157,20 @@ struct ReportArgs {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+struct SplitArgs {
+    #[command(flatten)]
+    task: TaskArgs,
+
+    /// Number of optimizer steps whose minibatches are listed.
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+
+    /// Training examples per step (the minibatch size).
+    #[arg(long, default_value_t = 3)]
+    batch_size: usize,
+}
+
 /// A split of a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum SplitName {
@@ -186,6 +208,7 @@ pub(crate) async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(args) => eval(args).await,
         Command::Graph(args) => graph(args).await,
         Command::Report(args) => report(args),
+        Command::Split(args) => split(args),
     }
 }
 
@@ -195,7 +218,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_tokens: args.max_tokens,
         max_dollars: args.max_dollars,
     };
+    let start = args.parameters.as_deref().map(read_parameters).transpose()?;
     let session = Session::start(&args.task, &args.endpoint, budget).await?;
+    if let (Some(state), Some(path)) = (&start, &args.parameters) {
+        session.agent.load_state(state).with_context(|| format!("cannot load the parameters of {}", path.display()))?;
+    }
     let mut optimizer = session.optimizer(args.optimizer, &args.optimizer_settings)?;
 
     let config = TrainerConfig {
@@ -288,6 +315,40 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("{}", report.render());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The examples that a run with the same task arguments, steps and batch size works on.
+#[derive(Debug, serde::Serialize)]
+struct SplitListing<'a> {
+    task: &'a str,
+    metric: agents::task::Metric,
+    seed: u64,
+    train: &'a [agents::task::Example],
+    validation: &'a [agents::task::Example],
+    test: &'a [agents::task::Example],
+    /// The identifiers of the training examples of each step, from step 0.
+    minibatches: Vec<Vec<String>>,
+}
+
+fn split(args: SplitArgs) -> anyhow::Result<ExitCode> {
+    let (task, splits) = args.task.load_splits()?;
+    let minibatches = (0..args.steps)
+        .map(|step| {
+            let batch = agents::trainer::minibatch(&splits.train, args.batch_size, args.task.seed, step);
+            batch.into_iter().map(|example| example.id).collect()
+        })
+        .collect();
+    let listing = SplitListing {
+        task: &task.name,
+        metric: task.metric,
+        seed: args.task.seed,
+        train: &splits.train,
+        validation: &splits.validation,
+        test: &splits.test,
+        minibatches,
+    };
+    println!("{}", serde_json::to_string_pretty(&listing)?);
     Ok(ExitCode::SUCCESS)
 }
 

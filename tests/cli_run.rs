@@ -1,7 +1,7 @@
 //! End-to-end runs of the `opto` binary against a scripted OpenAI-compatible server on
 //! 127.0.0.1: a full run, resume after a kill, Ctrl-C, an exhausted budget, an endpoint
-//! that goes down, a bad task file, the battleship task, and the `report`, `eval` and
-//! `graph` subcommands.
+//! that goes down, a bad task file, the battleship task, and the `report`, `eval`,
+//! `graph` and `split` subcommands, and a run that starts from saved parameters.
 //!
 //! The scripted model answers each question of `tests/fixtures/numbers.json` with the right
 //! number inside a sentence, so the initial extraction (the trimmed reply) scores 0%, and
@@ -275,4 +275,92 @@ async fn battleship_run_rewrites_act() {
     let before = report["before"]["test"].as_f64().unwrap();
     let after = report["after"]["test"].as_f64().unwrap();
     assert!(after > before, "test score {before} -> {after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_lists_run_examples() {
+    let workdir = tempfile::tempdir().unwrap();
+    let task = numbers_task().display().to_string();
+    let sizes = ["--train", "4", "--validation", "2", "--test", "3", "--seed", "3"];
+
+    let output = opto(workdir.path())
+        .args(["split", &task])
+        .args(sizes)
+        .args(["--steps", "2", "--batch-size", "3"])
+        .output()
+        .await
+        .unwrap();
+
+    assert!(output.status.success(), "{}", describe(&output));
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["metric"], "exact_match");
+    assert_eq!(listing["seed"], 3);
+    let ids = |split: &str| -> Vec<String> {
+        listing[split].as_array().unwrap().iter().map(|example| example["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let train = ids("train");
+    assert_eq!((train.len(), ids("validation").len(), ids("test").len()), (4, 2, 3));
+    let mut all: Vec<String> = [train.clone(), ids("validation"), ids("test")].concat();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 9, "an example appears in two splits: {all:?}");
+    let minibatches = listing["minibatches"].as_array().unwrap();
+    assert_eq!(minibatches.len(), 2);
+    for batch in minibatches {
+        let batch: Vec<&str> = batch.as_array().unwrap().iter().map(|id| id.as_str().unwrap()).collect();
+        assert_eq!(batch.len(), 3);
+        assert!(batch.iter().all(|id| train.iter().any(|train_id| train_id == id)), "{batch:?} not in {train:?}");
+    }
+
+    // `opto graph` runs the first training example of the same split.
+    let server = ScriptedServer::start(Script::default()).await;
+    let dot = workdir.path().join("graph.dot");
+    let output = opto(workdir.path())
+        .args(["graph", &task])
+        .args(sizes)
+        .args(endpoint_arguments(&server.endpoint()))
+        .args(["--example", "0", "--output", &dot.display().to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let first_question = listing["train"][0]["input"].as_str().unwrap();
+    let graph = std::fs::read_to_string(&dot).unwrap();
+    assert!(graph.contains(first_question), "{first_question:?} is not in the graph:\n{graph}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_starts_from_saved_parameters() {
+    let server = ScriptedServer::start(Script::default()).await;
+    let workdir = tempfile::tempdir().unwrap();
+    let first = workdir.path().join("first");
+    let run = opto(workdir.path()).args(run_arguments(&server.endpoint(), &first, 1)).output().await.unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    assert_eq!(read_json(&first.join("report.json"))["before"]["test"], 0.0);
+
+    let second = workdir.path().join("second");
+    let run = opto(workdir.path())
+        .args(run_arguments(&server.endpoint(), &second, 1))
+        .arg("--parameters")
+        .arg(first.join("report.json"))
+        .output()
+        .await
+        .unwrap();
+
+    assert_eq!(run.status.code(), Some(0), "{}", describe(&run));
+    let report = read_json(&second.join("report.json"));
+    assert_eq!(report["before"]["test"], 1.0, "the run starts from the first run's parameters: {report}");
+    assert_eq!(report["parameters"], read_json(&first.join("report.json"))["parameters"]);
+
+    let missing = workdir.path().join("missing.json");
+    let run = opto(workdir.path())
+        .args(run_arguments(&server.endpoint(), &workdir.path().join("third"), 1))
+        .arg("--parameters")
+        .arg(&missing)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{}", describe(&run));
+    assert!(stderr.contains(&missing.display().to_string()), "the error names the file: {stderr}");
 }

@@ -62,6 +62,14 @@ pub(crate) struct TaskArgs {
 }
 
 impl TaskArgs {
+    /// Loads the task and cuts it into the splits that the seed and sizes select.
+    pub(crate) fn load_splits(&self) -> anyhow::Result<(Task, Splits<Example>)> {
+        let task = self.load()?;
+        let sizes = SplitSizes { train: self.train, validation: self.validation, test: Some(self.test) };
+        let splits = task.split(self.seed, sizes)?;
+        Ok((task, splits))
+    }
+
     fn load(&self) -> anyhow::Result<Task> {
         if self.is_battleship() {
             return Ok(battleship_task(BattleshipSettings::default().board, GENERATED_EXAMPLES, self.seed));
@@ -130,9 +138,7 @@ impl Session {
         endpoint_args: &EndpointArgs,
         budget: Budget,
     ) -> anyhow::Result<Session> {
-        let task = task_args.load()?;
-        let sizes = SplitSizes { train: task_args.train, validation: task_args.validation, test: Some(task_args.test) };
-        let splits = task.split(task_args.seed, sizes)?;
+        let (task, splits) = task_args.load_splits()?;
 
         let endpoint = endpoint_args.connect().await?;
         let mut builder =
