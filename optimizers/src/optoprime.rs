@@ -242,15 +242,17 @@ impl OptoPrime {
     }
 
     fn render_user(&self, problem: &Problem, keys: &[String]) -> Result<String> {
+        // Each section goes in as one text, because a Tera loop over its lines took about a
+        // fifth of the build time of a 1,000-operator prompt (`cargo bench --bench prompt`).
         let mut context = Context::new();
         context.insert("instruction", &problem.instruction);
-        context.insert("code", problem.code.lines());
-        context.insert("documentation", problem.documentation.lines());
-        context.insert("variables", &problem.variables);
-        context.insert("constraints", &problem.constraints);
-        context.insert("inputs", problem.inputs.lines());
-        context.insert("others", problem.others.lines());
-        context.insert("outputs", problem.outputs.lines());
+        context.insert("code", &line_block(problem.code.lines()));
+        context.insert("documentation", &line_block(problem.documentation.lines()));
+        context.insert("variables", &line_block(&problem.variables));
+        context.insert("constraints", &line_block(&problem.constraints));
+        context.insert("inputs", &line_block(problem.inputs.lines()));
+        context.insert("others", &line_block(problem.others.lines()));
+        context.insert("outputs", &line_block(problem.outputs.lines()));
         context.insert("feedback", &problem.feedback);
         let problem_text = self.templates.render("optoprime/problem.tera", &context)?;
 
@@ -284,6 +286,16 @@ impl OptoPrime {
         .await?;
         Ok(to_proposal(reply.value, reply.calls, prepared.warnings))
     }
+}
+
+/// Joins the lines into one text, each line followed by a newline.
+fn line_block(lines: &[String]) -> String {
+    let mut text = String::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
 }
 
 /// Sets temperature, reply size, format and model on `request`.
