@@ -15,6 +15,11 @@ Each case mirrors a case of `examples/reference_bench.rs`:
 - `mlp SHAPE REPEATS`: one training step of a two-layer perceptron (`iris` 120x4-64-3 or
   `mnist-like` 128x784-256-10) in PyTorch with Adam, the median over REPEATS steps after
   warm-up (needs `torch` in the venv).
+- `accuracy SPLITS BASE_URL MODEL [START]`: the question-answering agent of `opto run`,
+  ported in `reference_qa.py`, optimized with OptoPrime on the examples and minibatches
+  that `opto split` wrote to the file SPLITS, against the OpenAI-compatible server at
+  BASE_URL; test accuracy before and after. START is an opto parameter file whose prompt
+  template the agent starts from, as `opto run --parameters START` does.
 
 `scripts/bench-reference` runs each case in its own process under a time and memory limit.
 """
@@ -64,20 +69,38 @@ def unused_llm():
     return CustomLLM()
 
 
+def report_progress(progress, every_s=5.0):
+    """Prints `progress` with the peak resident size so far as a partial line every
+    `every_s` seconds, from a daemon thread, so that a case killed by the time or memory
+    limit still leaves its phase times and its peak behind."""
+    import threading
+
+    started = time.perf_counter()
+
+    def loop():
+        while True:
+            time.sleep(every_s)
+            line = dict(progress, partial=True, peak_rss_bytes=peak_rss_bytes())
+            line["elapsed_s"] = time.perf_counter() - started
+            print(json.dumps(line), flush=True)
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
 def graph_case(shape, size):
     from opto.optimizers import OptoPrime
 
+    progress = {"phase": "construct"}
+    report_progress(progress)
     started = time.perf_counter()
     parameters, out = build(shape, size)
-    construct = time.perf_counter() - started
-    # A partial line, so that a backward that runs out of time or memory still leaves the
-    # construction time behind.
-    print(json.dumps({"partial": True, "construct_s": construct, "peak_rss_bytes": peak_rss_bytes()}), flush=True)
+    progress.update(construct_s=time.perf_counter() - started, phase="backward")
+    construct = progress["construct_s"]
 
     started = time.perf_counter()
     out.backward("feedback", retain_graph=False)
     backward = time.perf_counter() - started
-    print(json.dumps({"partial": True, "construct_s": construct, "backward_s": backward}), flush=True)
+    progress.update(backward_s=backward, phase="summary")
 
     optimizer = OptoPrime(parameters, llm=unused_llm())
     started = time.perf_counter()
@@ -237,9 +260,91 @@ def mlp_case(shape, repeats):
     }
 
 
+def accuracy_case(splits_path, base_url, model, start_path=None):
+    """Trains the question-answering agent of scripts/reference_qa.py with OptoPrime as
+    `opto run` trains opto's agent. Each step takes one minibatch from the splits file, runs
+    one backward and one optimizer step, then validation reverts the parameters when its
+    score drops."""
+    with open(splits_path, encoding="utf-8") as file:
+        splits = json.load(file)
+    if splits["metric"] != "exact_match":
+        raise SystemExit(
+            f"the accuracy case supports only exact_match tasks, but {splits['task']} uses {splits['metric']}; "
+            "use a task such as object_counting or word_sorting"
+        )
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import reference_qa
+    from opto.optimizers import OptoPrime
+
+    agent = reference_qa.QaAgent(base_url, model)
+    if start_path:
+        agent.load_opto_parameters(start_path)
+    # opto's settings for its optimizer: 1024 reply tokens, no memory (temperature 0 is
+    # set by the agent's client).
+    optimizer = OptoPrime(agent.parameters, llm=agent.llm, max_tokens=1024)
+    examples = {example["id"]: example for split in ("train", "validation", "test") for example in splits[split]}
+
+    def score(split):
+        results = [agent.run(example) for example in splits[split]]
+        return sum(result.score for result in results) / max(len(results), 1)
+
+    started = time.perf_counter()
+    before = {"validation": score("validation"), "test": score("test")}
+    best_validation = before["validation"]
+    best = agent.state()
+    steps = []
+    for step, ids in enumerate(splits["minibatches"]):
+        optimizer.zero_feedback()
+        results = [agent.run(examples[example_id]) for example_id in ids]
+        # The reference asserts that outputs sharing a parameter get the same feedback, so
+        # the minibatch is joined into one node with the feedback of each example.
+        batch_output = reference_qa.batchify(*[result.output for result in results])
+        batch_feedback = "\n".join(f"ID [{i}]: {result.feedback}" for i, result in enumerate(results))
+        optimizer.backward(batch_output, batch_feedback)
+        error, logged, before_step = None, len(optimizer.log), agent.state()
+        try:
+            optimizer.step()
+        except Exception as exception:  # recorded like a failed step in opto's report
+            error = f"{type(exception).__name__}: {exception}"
+        updated = sorted(name for name, value in agent.state().items() if value != before_step[name])
+        optimizer.zero_feedback()
+        validation = score("validation")
+        reverted = validation < best_validation
+        if reverted:
+            agent.load_state(best)
+        else:
+            best_validation, best = validation, agent.state()
+        steps.append(
+            {
+                "step": step,
+                "train_score": sum(result.score for result in results) / max(len(results), 1),
+                "validation_score": validation,
+                "reverted": reverted,
+                "updated": updated,
+                "error": error,
+                "reply": optimizer.log[-1]["response"][:2000] if len(optimizer.log) > logged else None,
+            }
+        )
+    agent.load_state(best)
+    after = {"validation": best_validation, "test": score("test")}
+    return {
+        "system": "python",
+        "case": "accuracy",
+        "task": splits["task"],
+        "seed": splits["seed"],
+        "before": before,
+        "after": after,
+        "steps": steps,
+        "llm_calls": dict(agent.llm.calls),
+        "wall_s": time.perf_counter() - started,
+        "parameters": agent.state(),
+    }
+
+
 def main(argv):
     if not argv:
-        raise SystemExit("usage: reference_bench.py graph|prompt|step|mlp ARGS...")
+        raise SystemExit("usage: reference_bench.py graph|prompt|step|mlp|accuracy ARGS...")
     case, args = argv[0], argv[1:]
     if case == "graph":
         result = graph_case(args[0], int(args[1]))
@@ -249,8 +354,10 @@ def main(argv):
         result = step_case(args[0], int(args[1]), int(args[2]))
     elif case == "mlp":
         result = mlp_case(args[0], int(args[1]))
+    elif case == "accuracy":
+        result = accuracy_case(*args[:4])
     else:
-        raise SystemExit(f"unknown case {case!r}; use graph, prompt, step or mlp")
+        raise SystemExit(f"unknown case {case!r}; use graph, prompt, step, mlp or accuracy")
     print(json.dumps(result), flush=True)
 
 
