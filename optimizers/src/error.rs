@@ -231,13 +231,16 @@ impl Error {
 }
 
 impl Error {
-    /// Returns the number of LLM calls spent before an optimizer failed: the attempts of
-    /// an [`Error::InvalidReply`], the calls of all candidates of an
-    /// [`Error::NoCandidate`], zero otherwise.
+    /// Returns the number of LLM requests sent before an optimizer failed: the attempts of
+    /// an [`Error::InvalidReply`] or [`Error::RetriesExhausted`], the calls of all
+    /// candidates of an [`Error::NoCandidate`], one for a request that failed on the wire
+    /// or at the server, and zero for errors raised before sending.
     pub fn llm_calls(&self) -> usize {
         match self {
             Error::InvalidReply { attempts, .. } => *attempts,
+            Error::RetriesExhausted { attempts, .. } => usize::try_from(*attempts).unwrap_or(usize::MAX),
             Error::NoCandidate { llm_calls, .. } => *llm_calls,
+            Error::Http { .. } | Error::Timeout { .. } | Error::Connection { .. } | Error::InvalidResponse { .. } => 1,
             _ => 0,
         }
     }

@@ -244,3 +244,18 @@ async fn multi_fails_when_every_candidate_fails() {
     assert_eq!(optimizer.step_log()[0].llm_calls, 2);
     assert_eq!(x.value(), Value::Int(1));
 }
+
+#[tokio::test]
+async fn multi_counts_failed_request_of_candidate() {
+    let x = multi_graph();
+    let server_error =
+        Error::Http { status: 500, message: "overloaded".into(), body: String::new(), retry_after: None };
+    let mock = Arc::new(MockClient::new("mock").reply(suggestion(x.key(), "5")).fail(server_error));
+    let mut optimizer = OptoPrimeMulti::new(vec![x.clone()], mock.clone()).with_temperatures(vec![0.0, 1.0]);
+
+    let report = optimizer.step().await.unwrap();
+
+    assert_eq!(x.value(), Value::Int(5));
+    assert_eq!(mock.requests().len(), 2);
+    assert_eq!(report.llm_calls, 2, "the failed request counts too: {report:?}");
+}
