@@ -75,8 +75,8 @@ struct RunArgs {
     #[arg(long, default_value_t = 3)]
     steps: usize,
 
-    /// Training examples per step (the minibatch size).
-    #[arg(long, default_value_t = 3)]
+    /// Training examples per step (the minibatch size), at least 1.
+    #[arg(long, default_value_t = 3, value_parser = parse_positive)]
     batch_size: usize,
 
     /// Examples evaluated at the same time.
@@ -162,13 +162,22 @@ struct SplitArgs {
     #[command(flatten)]
     task: TaskArgs,
 
-    /// Number of optimizer steps whose minibatches are listed.
-    #[arg(long, default_value_t = 3)]
-    steps: usize,
+    /// Number of optimizer steps whose minibatches are listed, at most 100,000.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    steps: u64,
 
-    /// Training examples per step (the minibatch size).
-    #[arg(long, default_value_t = 3)]
+    /// Training examples per step (the minibatch size), at least 1.
+    #[arg(long, default_value_t = 3, value_parser = parse_positive)]
     batch_size: usize,
+}
+
+/// Parses a count that must be at least 1.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(count) => Ok(count),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// A split of a task.
@@ -218,10 +227,13 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_tokens: args.max_tokens,
         max_dollars: args.max_dollars,
     };
+    if args.steps > 0 && args.task.train == 0 {
+        anyhow::bail!("--train 0 leaves no examples for the {} optimizer steps; use --train 1 or more", args.steps);
+    }
     let start = args.parameters.as_deref().map(read_parameters).transpose()?;
     let session = Session::start(&args.task, &args.endpoint, budget).await?;
     if let (Some(state), Some(path)) = (&start, &args.parameters) {
-        session.agent.load_state(state).with_context(|| format!("cannot load the parameters of {}", path.display()))?;
+        session.load_parameters(state, path)?;
     }
     let mut optimizer = session.optimizer(args.optimizer, &args.optimizer_settings)?;
 
@@ -267,10 +279,7 @@ fn exit_code(report: &RunReport) -> ExitCode {
 async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let state = read_parameters(&args.parameters)?;
     let session = Session::start(&args.task, &args.endpoint, Default::default()).await?;
-    session
-        .agent
-        .load_state(&state)
-        .with_context(|| format!("cannot load the parameters of {}", args.parameters.display()))?;
+    session.load_parameters(&state, &args.parameters)?;
 
     let examples = match args.split {
         SplitName::Train => &session.splits.train,
@@ -311,9 +320,9 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let path = if args.path.is_dir() { args.path.join("report.json") } else { args.path.clone() };
     let report = RunReport::load(&path)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        print_stdout(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("{}", report.render());
+        print_stdout(&report.render())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -333,7 +342,7 @@ struct SplitListing<'a> {
 
 fn split(args: SplitArgs) -> anyhow::Result<ExitCode> {
     let (task, splits) = args.task.load_splits()?;
-    let minibatches = (0..args.steps)
+    let minibatches = (0..usize::try_from(args.steps)?)
         .map(|step| {
             let batch = agents::trainer::minibatch(&splits.train, args.batch_size, args.task.seed, step);
             batch.into_iter().map(|example| example.id).collect()
@@ -348,8 +357,19 @@ fn split(args: SplitArgs) -> anyhow::Result<ExitCode> {
         test: &splits.test,
         minibatches,
     };
-    println!("{}", serde_json::to_string_pretty(&listing)?);
+    print_stdout(&serde_json::to_string_pretty(&listing)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints `text` and a newline to standard output. A reader that closed the pipe early
+/// (`opto split ... | head`) is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error).context("cannot write to stdout"),
+        _ => Ok(()),
+    }
 }
 
 /// Reads parameters from a run report or a saved parameter state.

@@ -352,6 +352,24 @@ async fn run_starts_from_saved_parameters() {
     assert_eq!(report["before"]["test"], 1.0, "the run starts from the first run's parameters: {report}");
     assert_eq!(report["parameters"], read_json(&first.join("report.json"))["parameters"]);
 
+    let renamed = workdir.path().join("renamed.json");
+    let mut state = read_json(&first.join("report.json"))["parameters"].clone();
+    state["parameters"]["extract_answer"]["value"] = "function other(reply) { return reply; }".into();
+    std::fs::write(&renamed, state.to_string()).unwrap();
+    let requests_before = server.counts.total();
+    let run = opto(workdir.path())
+        .args(run_arguments(&server.endpoint(), &workdir.path().join("renamed"), 1))
+        .arg("--parameters")
+        .arg(&renamed)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{}", describe(&run));
+    assert!(stderr.contains("parameter extract_answer in"), "the error names the parameter: {stderr}");
+    assert!(stderr.contains("renamed from `extract_answer` to `other`"), "{stderr}");
+    assert_eq!(server.counts.total(), requests_before, "no request before the parameters are checked");
+
     let missing = workdir.path().join("missing.json");
     let run = opto(workdir.path())
         .args(run_arguments(&server.endpoint(), &workdir.path().join("third"), 1))
@@ -363,4 +381,22 @@ async fn run_starts_from_saved_parameters() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{}", describe(&run));
     assert!(stderr.contains(&missing.display().to_string()), "the error names the file: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_down_at_start_reports_no_scores() {
+    let server = ScriptedServer::start(Script { fail_after: Some(0), ..Script::default() }).await;
+    let workdir = tempfile::tempdir().unwrap();
+    let output_dir = workdir.path().join("run");
+
+    let output = opto(workdir.path()).args(run_arguments(&server.endpoint(), &output_dir, 1)).output().await.unwrap();
+
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let report = read_json(&output_dir.join("report.json"));
+    assert_eq!(report["stop"]["kind"], "llm_failed");
+    assert!(report["before"].is_null(), "scores that were never measured: {}", report["before"]);
+    assert!(report["after"].is_null(), "{}", report["after"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let test_row = stdout.lines().find(|line| line.starts_with("test ")).map(|line| line.split_whitespace().collect());
+    assert_eq!(test_row, Some(vec!["test", "-", "-"]), "{stdout}");
 }

@@ -123,8 +123,14 @@ impl BattleshipAgent {
     /// signature.
     pub fn projections(&self) -> Vec<(Node, Arc<dyn Projection>)> {
         vec![
-            (self.reason_code.clone(), Arc::new(CodeProjection) as Arc<dyn Projection>),
-            (self.act_code.clone(), Arc::new(CodeProjection) as Arc<dyn Projection>),
+            (
+                self.reason_code.clone(),
+                Arc::new(CodeProjection::with_syntax_check(self.reason.engine())) as Arc<dyn Projection>,
+            ),
+            (
+                self.act_code.clone(),
+                Arc::new(CodeProjection::with_syntax_check(self.act.engine())) as Arc<dyn Projection>,
+            ),
         ]
     }
 

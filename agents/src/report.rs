@@ -63,8 +63,8 @@ pub struct RunReport {
     pub seed: u64,
     /// Example counts of the splits.
     pub splits: SplitCounts,
-    /// Scores before optimization.
-    pub before: SplitScores,
+    /// Scores before optimization; `None` when the run stopped before measuring them.
+    pub before: Option<SplitScores>,
     /// Scores of the best parameters after optimization; `None` when the run stopped early.
     pub after: Option<SplitScores>,
     /// One record per completed step.
@@ -137,10 +137,18 @@ impl RunReport {
         let _ = writeln!(out);
 
         let _ = writeln!(out, "{:<12}{:>10}{:>10}", "accuracy", "before", "after");
-        let after = |pick: fn(&SplitScores) -> f64| self.after.as_ref().map_or("-".to_string(), |s| percent(pick(s)));
-        let _ =
-            writeln!(out, "{:<12}{:>10}{:>10}", "validation", percent(self.before.validation), after(|s| s.validation));
-        let _ = writeln!(out, "{:<12}{:>10}{:>10}", "test", percent(self.before.test), after(|s| s.test));
+        let score = |scores: &Option<SplitScores>, pick: fn(&SplitScores) -> f64| {
+            scores.as_ref().map_or("-".to_string(), |scores| percent(pick(scores)))
+        };
+        let (before, after) = (&self.before, &self.after);
+        let _ = writeln!(
+            out,
+            "{:<12}{:>10}{:>10}",
+            "validation",
+            score(before, |s| s.validation),
+            score(after, |s| s.validation)
+        );
+        let _ = writeln!(out, "{:<12}{:>10}{:>10}", "test", score(before, |s| s.test), score(after, |s| s.test));
         let _ = writeln!(out);
 
         if !self.steps.is_empty() {

@@ -143,10 +143,10 @@ impl Trainer<'_> {
             model: self.config.model.clone(),
             seed: self.config.seed,
             splits: self.split_counts(),
-            before: SplitScores {
+            before: Some(SplitScores {
                 validation: state.checkpoint.initial_validation,
                 test: state.checkpoint.initial_test,
-            },
+            }),
             after,
             steps: state.checkpoint.steps.clone(),
             usage: self.usage_snapshot(),
@@ -217,7 +217,7 @@ impl Trainer<'_> {
             model: self.config.model.clone(),
             seed: self.config.seed,
             splits: self.split_counts(),
-            before: SplitScores { validation: 0.0, test: 0.0 },
+            before: None,
             after: None,
             steps: Vec::new(),
             usage: self.usage_snapshot(),

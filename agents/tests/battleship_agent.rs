@@ -164,8 +164,8 @@ async fn training_rewrites_act_and_raises_score() {
 
     assert_eq!(report.stop, StopReason::Completed);
     assert_eq!(agent.act_code().value(), Value::Code(HUNT_ACT.to_string()));
-    let after = report.after.unwrap();
-    assert!(after.test > report.before.test, "test score {} -> {}", report.before.test, after.test);
+    let (before, after) = (report.before.unwrap(), report.after.unwrap());
+    assert!(after.test > before.test, "test score {} -> {}", before.test, after.test);
     assert!(report.steps[0].train_score > 0.0);
     assert!(!report.steps[0].reverted);
     let feedback_node: &Node = agent.act_code();

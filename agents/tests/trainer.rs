@@ -151,7 +151,7 @@ async fn full_run_reaches_the_target_and_writes_a_report() {
     let report = train(&agent, &mut optimizer, dir.path(), 2, false).await;
 
     assert_eq!(report.stop, StopReason::Completed);
-    assert_eq!(report.before.test, 0.0);
+    assert_eq!(report.before.map(|scores| scores.test), Some(0.0));
     assert_eq!(report.after.map(|after| after.test), Some(1.0));
     assert_eq!(report.steps.len(), 2);
     assert_eq!(agent.offset.value(), Value::Int(3));
@@ -208,7 +208,7 @@ async fn resume_continues_after_the_last_checkpoint() {
     assert_eq!(report.steps[0], saved.steps[0]);
     assert_eq!(optimizer.feedback_counts.len(), 1, "only the second step runs after resuming");
     assert_eq!(agent.offset.value(), Value::Int(3));
-    assert_eq!(report.before.test, 0.0);
+    assert_eq!(report.before.map(|scores| scores.test), Some(0.0));
 }
 
 #[tokio::test]

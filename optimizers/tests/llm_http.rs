@@ -54,6 +54,23 @@ async fn success_returns_text_and_usage() {
 }
 
 #[tokio::test]
+async fn minimal_completion_without_metadata_is_read() {
+    let server = MockServer::start().await;
+    let body = serde_json::json!({
+        "choices": [{"message": {"role": "assistant", "content": "4"}, "finish_reason": "eos"}],
+    });
+    mount_first(&server, ResponseTemplate::new(200).set_body_json(body), 1).await;
+    let client = stack_for(&server, 0);
+
+    let completion = client.complete(&question("2 + 2?")).await.expect("id, object, created and model are optional");
+
+    assert_eq!(completion.text, "4");
+    assert_eq!(completion.finish_reason, FinishReason::Unknown);
+    assert_eq!(completion.usage, TokenUsage::default());
+    assert_eq!(request_count(&server).await, 1);
+}
+
+#[tokio::test]
 async fn rate_limit_without_retry_after_is_retried() {
     let server = MockServer::start().await;
     mount_first(&server, ResponseTemplate::new(429).set_body_json(error_body("Rate limit reached", "requests")), 1)

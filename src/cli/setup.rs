@@ -14,7 +14,7 @@ use optimizers::llm::usage::{Budget, UsageTracker};
 use optimizers::{
     ClientBuilder, LlmClient, Opro, OproConfig, OptoPrime, OptoPrimeConfig, OptoPrimeMulti, TextGrad, TextGradConfig,
 };
-use trace_core::{Engine, Node, Optimizer, Projection};
+use trace_core::{Engine, Node, Optimizer, ParameterState, Projection, Value};
 
 use super::OptimizerKind;
 use super::endpoint::{Endpoint, EndpointArgs};
@@ -162,6 +162,30 @@ impl Session {
         };
         let model = endpoint.config.model.clone();
         Ok(Session { task, splits, agent, projections, client, usage, model, _endpoint: endpoint })
+    }
+
+    /// Loads saved parameters into the agent and checks each value as the optimizer checks
+    /// a proposal: code must parse and keep its signature, and a template without its
+    /// placeholder gets one. `source` names the file in errors.
+    pub(crate) fn load_parameters(&self, state: &ParameterState, source: &Path) -> anyhow::Result<()> {
+        // Projections compare a value with the node's current one (a function must keep its
+        // name and parameters), so each loaded value is checked against the default.
+        let defaults: Vec<Value> = self.projections.iter().map(|(node, _)| node.value()).collect();
+        self.agent.load_state(state).with_context(|| format!("cannot load the parameters of {}", source.display()))?;
+        let names = self.agent.named_parameters();
+        for ((node, projection), default) in self.projections.iter().zip(defaults) {
+            let loaded = node.value();
+            node.set_value(default)?;
+            let value = projection.project(node, loaded).map_err(|reason| {
+                let name = names.iter().find(|(_, named)| named == node).map_or(node.key(), |(name, _)| name.as_str());
+                anyhow::anyhow!(
+                    "parameter {name} in {} is invalid: {reason}; fix it or start without --parameters",
+                    source.display()
+                )
+            })?;
+            node.set_value(value)?;
+        }
+        Ok(())
     }
 
     /// The optimizer of the agent's trainable parameters, with the agent's projections.

@@ -12,8 +12,8 @@ use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-    ChatCompletionRequestUserMessage, CreateChatCompletionRequest, CreateChatCompletionResponse,
-    FinishReason as OpenAiFinishReason, ResponseFormat as OpenAiResponseFormat, ResponseFormatJsonSchema,
+    ChatCompletionRequestUserMessage, CreateChatCompletionRequest, ResponseFormat as OpenAiResponseFormat,
+    ResponseFormatJsonSchema,
 };
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -111,7 +111,7 @@ impl OpenAiClient {
         let response = self
             .client
             .chat()
-            .create(body)
+            .create_byot::<_, ChatResponse>(body)
             .instrument(debug_span!("llm.http", model, json_mode))
             .await
             .map_err(|error| redact_key(map_openai_error(error, self.timeout), &self.api_key))?;
@@ -215,26 +215,57 @@ fn to_openai_request(request: &ChatRequest, model: &str, json_mode: bool) -> Res
     Ok(body)
 }
 
-fn from_openai_response(response: CreateChatCompletionResponse, model: &str) -> Result<Completion> {
+/// The fields of a chat completion that the client reads. `async-openai`'s own type also
+/// requires `id`, `object`, `created` and `model`, which some OpenAI-compatible servers
+/// leave out.
+#[derive(Debug, serde::Deserialize)]
+struct ChatResponse {
+    choices: Vec<ChatChoice>,
+    #[serde(default)]
+    usage: Option<ChatUsage>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChatChoice {
+    message: ChatChoiceMessage,
+    /// Kept as text, because some servers send reasons outside OpenAI's list.
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChatChoiceMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChatUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+fn from_openai_response(response: ChatResponse, model: &str) -> Result<Completion> {
     let usage = response
         .usage
         .as_ref()
-        .map(|usage| TokenUsage {
-            prompt_tokens: u64::from(usage.prompt_tokens),
-            completion_tokens: u64::from(usage.completion_tokens),
-        })
+        .map(|usage| TokenUsage { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens })
         .unwrap_or_default();
 
     let Some(choice) = response.choices.into_iter().next() else {
         return Err(Error::InvalidResponse { reason: "the completion has no choices".to_owned(), raw: String::new() });
     };
 
-    let finish_reason = match choice.finish_reason {
-        Some(OpenAiFinishReason::Stop) => FinishReason::Stop,
-        Some(OpenAiFinishReason::Length) => FinishReason::Length,
-        Some(OpenAiFinishReason::ContentFilter) => FinishReason::ContentFilter,
-        Some(OpenAiFinishReason::ToolCalls | OpenAiFinishReason::FunctionCall) => FinishReason::ToolCalls,
-        None => FinishReason::Unknown,
+    let finish_reason = match choice.finish_reason.as_deref() {
+        Some("stop") => FinishReason::Stop,
+        Some("length") => FinishReason::Length,
+        Some("content_filter") => FinishReason::ContentFilter,
+        Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+        _ => FinishReason::Unknown,
     };
     let text = choice.message.content.or(choice.message.refusal).unwrap_or_default();
 
