@@ -79,7 +79,21 @@ impl TaskArgs {
             return Ok(generate_task(kind, GENERATED_EXAMPLES, self.seed));
         }
         let path = self.task_path();
-        load_task_file(&path).with_context(|| format!("cannot load task {:?}", self.task))
+        let is_named = BIGBENCH_TASKS.contains(&self.task.as_str()) || self.task == "gsm8k";
+        if !is_named && !path.exists() {
+            anyhow::bail!(
+                "unknown task {:?}: it is not {}, gsm8k, generated:KIND or battleship, and no such file exists",
+                self.task,
+                BIGBENCH_TASKS.join(", ")
+            );
+        }
+        load_task_file(&path).with_context(|| {
+            if is_named {
+                format!("cannot load task {:?} from --data-dir {}", self.task, self.data_dir.display())
+            } else {
+                format!("cannot load task {:?}", self.task)
+            }
+        })
     }
 
     fn is_battleship(&self) -> bool {
