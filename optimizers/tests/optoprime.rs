@@ -389,3 +389,22 @@ async fn custom_objective_and_templates() {
     assert!(request.messages[1].content.contains("#Instruction\nMake the number 15.\n"));
     assert_eq!(request.response_format, ResponseFormat::Text);
 }
+
+#[test]
+fn reply_form_shows_three_keys_of_many() {
+    let parameters: Vec<Node> = (0..5).map(|value| Node::parameter("w", value)).collect();
+    let sum = parameters[1..].iter().fold(parameters[0].clone(), |total, parameter| &total + parameter);
+    sum.backward("The sum should be larger.").unwrap();
+    let optimizer = OptoPrime::new(parameters.clone(), Arc::new(MockClient::new("mock")));
+
+    let user = optimizer.prompt().unwrap()[1].content.clone();
+
+    let keys: Vec<&str> = parameters.iter().map(Node::key).collect();
+    assert!(user.contains(&format!("may use in \"suggestion\" are: {}.", keys.join(", "))), "{user}");
+    let shown = format!(
+        "\"{0}\": <new value of {0}>, \"{1}\": <new value of {1}>, \"{2}\": <new value of {2}>, ...}}",
+        keys[0], keys[1], keys[2]
+    );
+    assert!(user.contains(&shown), "{user}");
+    assert!(!user.contains(&format!("<new value of {}>", keys[3])), "{user}");
+}
