@@ -58,9 +58,14 @@ pub(crate) struct EndpointArgs {
 /// A configured endpoint; a local server stops when this is dropped.
 pub(crate) struct Endpoint {
     pub(crate) config: LlmConfig,
+    /// The context length of one request in tokens, when known (the local model's).
+    pub(crate) context_tokens: Option<usize>,
     /// Kept so that the local server stops when the endpoint is dropped.
     pub(crate) _local_server: Option<LocalServer>,
 }
+
+/// The context length of each parallel slot of the local model server, in tokens.
+const LOCAL_CONTEXT_TOKENS: usize = 4096;
 
 impl EndpointArgs {
     /// Connects to the given endpoint, or starts the local model server.
@@ -79,13 +84,13 @@ impl EndpointArgs {
             };
             let mut config = LlmConfig::new(base_url.clone(), key, model)?;
             config.timeout = timeout;
-            return Ok(Endpoint { config, _local_server: None });
+            return Ok(Endpoint { config, context_tokens: None, _local_server: None });
         }
 
         let server_config = LocalServerConfig {
             threads: self.local_threads.max(1),
             parallel: self.local_parallel.max(1),
-            ctx_size: 4096 * self.local_parallel.max(1),
+            ctx_size: LOCAL_CONTEXT_TOKENS * self.local_parallel.max(1),
             ..LocalServerConfig::default()
         };
         eprintln!(
@@ -98,7 +103,7 @@ impl EndpointArgs {
         let model = self.model.clone().unwrap_or_else(|| server.model_alias().to_string());
         let mut config = LlmConfig::new(server.base_url(), "none", model)?;
         config.timeout = timeout;
-        Ok(Endpoint { config, _local_server: Some(server) })
+        Ok(Endpoint { config, context_tokens: Some(LOCAL_CONTEXT_TOKENS), _local_server: Some(server) })
     }
 
     /// Returns the retry policy of the LLM client.

@@ -130,6 +130,25 @@ pub(crate) struct OptimizerSettings {
     /// changes.
     #[arg(long, default_value_t = 0.0)]
     pub(crate) optimizer_temperature: f32,
+
+    /// Upper bound on the size of one OptoPrime prompt, in tokens estimated as characters
+    /// / 4; a longer problem is shortened. Default: 32,000, or what fits the local model's
+    /// context beside the reply.
+    #[arg(long)]
+    pub(crate) max_prompt_tokens: Option<usize>,
+}
+
+impl OptimizerSettings {
+    /// Returns the prompt size limit for a model with a context of `context_tokens` (`None`
+    /// when unknown). A quarter of the room stays free, because text with rare words can
+    /// take about 3 characters per token rather than 4 (an estimate, not measured).
+    fn prompt_limit(&self, context_tokens: Option<usize>) -> usize {
+        let fitting = context_tokens.map(|context| {
+            let reply = usize::try_from(self.reply_tokens).unwrap_or(usize::MAX);
+            context.saturating_sub(reply) / 4 * 3
+        });
+        self.max_prompt_tokens.or(fitting).unwrap_or(OptoPrimeConfig::default().max_prompt_tokens)
+    }
 }
 
 /// Everything a subcommand works with. The local model server, if any, stops on drop.
@@ -142,7 +161,7 @@ pub(crate) struct Session {
     pub(crate) client: Arc<dyn LlmClient>,
     pub(crate) usage: Arc<UsageTracker>,
     pub(crate) model: String,
-    _endpoint: Endpoint,
+    endpoint: Endpoint,
 }
 
 impl Session {
@@ -175,7 +194,7 @@ impl Session {
             (Box::new(agent), projections)
         };
         let model = endpoint.config.model.clone();
-        Ok(Session { task, splits, agent, projections, client, usage, model, _endpoint: endpoint })
+        Ok(Session { task, splits, agent, projections, client, usage, model, endpoint })
     }
 
     /// Loads saved parameters into the agent and checks each value as the optimizer checks
@@ -215,6 +234,7 @@ impl Session {
             max_retries: settings.optimizer_retries,
             memory_size: settings.memory,
             temperature: Some(settings.optimizer_temperature),
+            max_prompt_tokens: settings.prompt_limit(self.endpoint.context_tokens),
             ..OptoPrimeConfig::default()
         };
 
@@ -252,5 +272,35 @@ impl Session {
             }
         };
         Ok(optimizer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::OptimizerSettings;
+
+    #[derive(Debug, Parser)]
+    struct Arguments {
+        #[command(flatten)]
+        settings: OptimizerSettings,
+    }
+
+    fn settings(arguments: &[&str]) -> OptimizerSettings {
+        Arguments::parse_from(std::iter::once("opto").chain(arguments.iter().copied())).settings
+    }
+
+    #[test]
+    fn prompt_limit_fits_local_context() {
+        assert_eq!(settings(&[]).prompt_limit(Some(4096)), (4096 - 1024) / 4 * 3);
+        assert_eq!(settings(&["--reply-tokens", "512"]).prompt_limit(Some(4096)), (4096 - 512) / 4 * 3);
+    }
+
+    #[test]
+    fn prompt_limit_defaults_and_overrides() {
+        assert_eq!(settings(&[]).prompt_limit(None), 32_000);
+        assert_eq!(settings(&["--max-prompt-tokens", "900"]).prompt_limit(Some(4096)), 900);
+        assert_eq!(settings(&["--reply-tokens", "9000"]).prompt_limit(Some(4096)), 0);
     }
 }
