@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 use tera::Context;
-use trace_core::{BoxFuture, Node, Optimizer, ParameterSet, Projection, Proposal, StepError, StepReport, Summary};
+use trace_core::{
+    BoxFuture, Node, OpLine, Optimizer, ParameterSet, Projection, Proposal, StepError, StepReport, Summary,
+};
 
 use crate::error::{Error, Result};
 use crate::llm::{ChatRequest, Completion, LlmClient, Message};
@@ -177,31 +179,30 @@ impl Walk<'_> {
         let documentation: HashMap<&str, &str> =
             summary.documentation.iter().map(|(op, text)| (op.as_str(), text.as_str())).collect();
         let mut depends_on_variable: Vec<&str> = variables.iter().map(|v| v.key.as_str()).collect();
-        depends_on_variable.extend(summary.code.iter().map(|line| line.output.as_str()));
+        depends_on_variable.extend(summary.code.iter().map(OpLine::output));
 
         for line in summary.code.iter().rev() {
-            let Some(feedback) = self.reduced(&line.output).await? else { continue };
+            let Some(feedback) = self.reduced(line.output()).await? else { continue };
             let inputs: Vec<String> = line
-                .args
-                .iter()
-                .map(|(arg, key)| format!("{arg} = {}", values.get(key.as_str()).map_or(key.as_str(), String::as_str)))
+                .args()
+                .map(|(arg, key)| format!("{arg} = {}", values.get(key).map_or(key, String::as_str)))
                 .collect();
 
-            for (_, input) in &line.args {
-                if !depends_on_variable.contains(&input.as_str()) {
+            for (_, input) in line.args() {
+                if !depends_on_variable.contains(&input) {
                     continue;
                 }
                 let mut context = Context::new();
-                context.insert("line", &line.to_string());
-                context.insert("documentation", documentation.get(line.op.as_str()).copied().unwrap_or_default());
+                context.insert("line", &line.render());
+                context.insert("documentation", documentation.get(line.op()).copied().unwrap_or_default());
                 context.insert("inputs", &inputs);
-                context.insert("output", values.get(line.output.as_str()).map_or(line.output.as_str(), String::as_str));
+                context.insert("output", values.get(line.output()).map_or(line.output(), String::as_str));
                 context.insert("feedback", &feedback);
                 context.insert("objective", &self.optimizer.config.objective);
                 context.insert("target", input);
                 let prompt = self.optimizer.templates.render("textgrad/gradient.tera", &context)?;
                 let gradient = self.ask_text(prompt).await?;
-                self.gradients.entry(input.clone()).or_default().push(gradient);
+                self.gradients.entry(input.to_owned()).or_default().push(gradient);
             }
         }
         Ok(())

@@ -56,8 +56,9 @@ pub fn summary_to_dot(summary: &Summary) -> String {
         write_node(&mut out, &entry.node);
     }
     for line in &summary.code {
-        for (arg, key) in &line.args {
-            let _ = writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}\"];", escape(key), escape(&line.output), escape(arg));
+        for (arg, key) in line.args() {
+            let _ =
+                writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}\"];", escape(key), escape(line.output()), escape(arg));
         }
     }
     out.push_str("}\n");

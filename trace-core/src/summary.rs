@@ -19,29 +19,69 @@ use crate::backward::BackwardPass;
 use crate::node::{Node, NodeKind};
 use crate::value::Value;
 
-/// One operator line: `out = op(arg=in, ...)`.
+/// One operator line, `out = op(arg=in, ...)`: a view of an operator node.
+///
+/// It reads keys and names from the node instead of copying them, because building and
+/// dropping those strings took most of the time of a large OptoPrime prompt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpLine {
+    node: Node,
+}
+
+impl OpLine {
+    /// Creates the line of an operator node.
+    pub fn new(node: Node) -> OpLine {
+        OpLine { node }
+    }
+
+    /// The operator node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
     /// The key of the output node.
-    pub output: String,
+    pub fn output(&self) -> &str {
+        self.node.key()
+    }
+
     /// The operator name.
-    pub op: String,
-    /// Argument names and the keys of the nodes passed.
-    pub args: Vec<(String, String)>,
+    pub fn op(&self) -> &str {
+        self.node.op_name().unwrap_or_default()
+    }
+
+    /// The argument names with the keys of the nodes passed, in parameter order.
+    pub fn args(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.node.inputs().map(|(arg, parent)| (arg, parent.key()))
+    }
+
     /// Whether the operator raised an error.
-    pub is_exception: bool,
+    pub fn is_exception(&self) -> bool {
+        self.node.kind() == NodeKind::Exception
+    }
+
+    /// Renders the line as `out = op(arg=in, ...)`, into one buffer of the right size.
+    pub fn render(&self) -> String {
+        let args: usize = self.args().map(|(arg, key)| arg.len() + key.len() + 3).sum();
+        let mut text = String::with_capacity(self.output().len() + self.op().len() + args + 4);
+        for part in [self.output(), " = ", self.op(), "("] {
+            text.push_str(part);
+        }
+        for (i, (arg, key)) in self.args().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            for part in [arg, "=", key] {
+                text.push_str(part);
+            }
+        }
+        text.push(')');
+        text
+    }
 }
 
 impl fmt::Display for OpLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {}(", self.output, self.op)?;
-        for (i, (arg, key)) in self.args.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{arg}={key}")?;
-        }
-        f.write_str(")")
+        f.write_str(&self.render())
     }
 }
 
@@ -54,8 +94,6 @@ pub struct SummaryEntry {
     pub value: Value,
     /// The node's constraint, for parameters.
     pub constraint: Option<String>,
-    /// The node's description.
-    pub description: String,
     /// The node itself, for optimizers that update it.
     pub node: Node,
 }
@@ -66,9 +104,13 @@ impl SummaryEntry {
             key: node.key().to_string(),
             value: node.value_untracked(),
             constraint: node.constraint(),
-            description: node.description().to_string(),
             node: node.clone(),
         }
+    }
+
+    /// The node's description.
+    pub fn description(&self) -> &str {
+        self.node.description()
     }
 
     /// The entry as `(type) key=value`.
@@ -131,7 +173,7 @@ impl Summary {
 
     /// The operator lines as text.
     pub fn code_lines(&self) -> Vec<String> {
-        self.code.iter().map(OpLine::to_string).collect()
+        self.code.iter().map(OpLine::render).collect()
     }
 
     /// The feedback as one text: the feedback itself when every output got the same, or
@@ -200,18 +242,12 @@ impl Builder {
     }
 
     fn add_line(&mut self, node: &Node) {
-        let op = node.op_name().unwrap_or_default().to_string();
-        if !self.seen_ops.contains(op.as_str()) {
-            self.seen_ops.insert(op.clone());
-            self.summary.documentation.push((op.clone(), node.description().to_string()));
+        let op = node.op_name().unwrap_or_default();
+        if !self.seen_ops.contains(op) {
+            self.seen_ops.insert(op.to_string());
+            self.summary.documentation.push((op.to_string(), node.description().to_string()));
         }
-        let args = node.inputs().map(|(arg, parent)| (arg.to_string(), parent.key().to_string())).collect();
-        self.summary.code.push(OpLine {
-            output: node.key().to_string(),
-            op,
-            args,
-            is_exception: node.kind() == NodeKind::Exception,
-        });
+        self.summary.code.push(OpLine::new(node.clone()));
     }
 
     fn add_root(&mut self, node: &Node) {
@@ -366,8 +402,8 @@ mod tests {
         failed.backward(failed.error().unwrap_or_default()).unwrap();
         let summary = Summary::of(std::slice::from_ref(&x));
 
-        assert!(summary.code[0].is_exception);
-        assert!(summary.code[0].output.starts_with("exception_div"));
+        assert!(summary.code[0].is_exception());
+        assert!(summary.code[0].output().starts_with("exception_div"));
         assert_eq!(summary.feedback_text(), "unsupported operand types for /: 'str' and 'int'");
     }
 

@@ -132,7 +132,12 @@ impl Value {
     /// Renders the value with its type tag and key, the form optimizer prompts use:
     /// `(str) prompt0=Answer briefly.`
     pub fn render_tagged(&self, key: &str) -> String {
-        format!("({}) {}={}", self.type_tag(), key, self.render())
+        let (tag, value) = (self.type_tag(), self.render());
+        let mut text = String::with_capacity(tag.len() + key.len() + value.len() + 4);
+        for part in ["(", tag, ") ", key, "=", &value] {
+            text.push_str(part);
+        }
+        text
     }
 
     /// Converts to JSON. Code becomes a string; an extension value without a JSON form

@@ -97,11 +97,11 @@ proptest! {
         let summary = Summary::of(&parameters);
 
         let level_of: FxHashMap<&str, usize> = nodes.iter().map(|n| (n.key(), n.level())).collect();
-        let levels: Vec<usize> = summary.code.iter().map(|line| level_of[line.output.as_str()]).collect();
+        let levels: Vec<usize> = summary.code.iter().map(|line| level_of[line.output()]).collect();
         prop_assert!(levels.windows(2).all(|pair| pair[0] <= pair[1]));
         for line in &summary.code {
-            for (_, key) in &line.args {
-                prop_assert!(level_of[key.as_str()] < level_of[line.output.as_str()]);
+            for (_, key) in line.args() {
+                prop_assert!(level_of[key] < level_of[line.output()]);
             }
         }
     }
