@@ -322,8 +322,9 @@ const MAX_EXPLANATION_CHARS: usize = 1500;
 /// A JSON Schema for the reply: `reasoning`, `answer`, and a `suggestion` with one value
 /// per variable key, typed after the variable's current value.
 fn suggestion_format(keys: &[String], variables: &[Node]) -> ResponseFormat {
+    let by_key: std::collections::HashMap<&str, &Node> = variables.iter().map(|node| (node.key(), node)).collect();
     let value_schema = |key: &str| {
-        let value = variables.iter().find(|node| node.key() == key).map(Node::value);
+        let value = by_key.get(key).map(|node| node.value());
         match value {
             Some(Value::Text(_) | Value::Code(_)) => serde_json::json!({"type": "string"}),
             Some(Value::Int(_)) => serde_json::json!({"type": "integer"}),

@@ -93,8 +93,12 @@ impl Problem {
     /// Builds the problem for `summary`. Variables of the summary that are not among `members`
     /// (trainable parameters of another optimizer) are shown as inputs.
     pub(crate) fn new(summary: &Summary, members: &[Node], instruction: String) -> (Problem, Vec<Node>) {
-        let (variables, foreign): (Vec<&SummaryEntry>, Vec<&SummaryEntry>) =
-            summary.variables.iter().partition(|entry| members.contains(&entry.node) && entry.node.is_trainable());
+        // Keys are unique per node, so a key set finds members in constant time.
+        let member_keys: std::collections::HashSet<&str> = members.iter().map(Node::key).collect();
+        let (variables, foreign): (Vec<&SummaryEntry>, Vec<&SummaryEntry>) = summary
+            .variables
+            .iter()
+            .partition(|entry| member_keys.contains(entry.node.key()) && entry.node.is_trainable());
 
         let constraints = variables
             .iter()
