@@ -97,6 +97,53 @@ def main(path):
     for row in rows:
         if row.get("case") == "mlp":
             print(f"| mlp {row.get('shape')} | {row['system']} | {seconds(row.get('step_s_median'))} | load {row.get('load')} |")
+    accuracy_table(rows)
+
+
+def percent(scores, split):
+    return "-" if not scores else f"{scores[split] * 100:.0f}%"
+
+
+def accuracy_table(rows):
+    """Prints workload 5: the newest row of each system, task and seed, then each task's
+    mean test accuracy after optimization with the range over seeds."""
+    newest = {}
+    for row in rows:
+        if row.get("case") == "accuracy" and "task" in row:
+            newest[(row["task"], row["seed"], row["system"])] = row
+    if not newest:
+        return
+    print()
+    print("| task | seed | system | test before | test after | validation before | validation after | updates kept | LLM requests | wall |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (task, seed, system), row in sorted(newest.items()):
+        steps = row.get("steps", [])
+        kept = sum(1 for step in steps if step.get("updated") and not step.get("reverted"))
+        calls = row.get("llm_calls")
+        if isinstance(calls, dict):
+            calls = sum(calls.values())
+        if row.get("cached_calls"):
+            calls = f"{calls} (+{row['cached_calls']} cached)"
+        stop = (row.get("stop") or {}).get("kind", "completed")
+        after = percent(row.get("after"), "test") if stop == "completed" else f"stopped: {stop}"
+        print(
+            f"| {task} | {seed} | {system} | {percent(row.get('before'), 'test')} | {after} | "
+            f"{percent(row.get('before'), 'validation')} | {percent(row.get('after'), 'validation')} | "
+            f"{kept} of {len(steps)} | {calls} | {row.get('wall_s', 0):.0f} s |"
+        )
+    print()
+    print("| task | system | mean test after | range over seeds | seeds |")
+    print("|---|---|---|---|---|")
+    tasks = sorted({(task, system) for task, _, system in newest})
+    for task, system in tasks:
+        scores = [
+            row["after"]["test"]
+            for (row_task, _, row_system), row in sorted(newest.items())
+            if row_task == task and row_system == system and row.get("after")
+        ]
+        if scores:
+            mean = sum(scores) / len(scores)
+            print(f"| {task} | {system} | {mean * 100:.1f}% | {min(scores) * 100:.0f}% to {max(scores) * 100:.0f}% | {len(scores)} |")
 
 
 if __name__ == "__main__":
