@@ -378,6 +378,12 @@ fn read_parameters(path: &std::path::Path) -> anyhow::Result<ParameterState> {
     if let Ok(report) = serde_json::from_str::<RunReport>(&text) {
         return Ok(report.parameters);
     }
+    if serde_json::from_str::<agents::Checkpoint>(&text).is_ok() {
+        anyhow::bail!(
+            "{} is a checkpoint, not parameters; continue its run with --resume and --output set to its folder, or pass the run's report.json",
+            path.display()
+        );
+    }
     serde_json::from_str::<ParameterState>(&text).with_context(|| {
         format!("{} is neither a run report nor a parameter file; pass the report.json of a run", path.display())
     })

@@ -109,6 +109,17 @@ pub enum Error {
         message: String,
     },
 
+    /// A saved parameter state has a newer format version than this build reads.
+    #[error(
+        "the saved state has format version {found}, but this build reads version {supported} or older; load it with the release that wrote it"
+    )]
+    UnsupportedStateVersion {
+        /// The version in the saved state.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+
     /// A saved parameter state lacks a parameter that the module has.
     #[error("parameter `{name}` is missing from the saved state; save the module again or add `{name}` to the file")]
     MissingParameter {

@@ -72,10 +72,14 @@ pub trait Module {
     ///
     /// # Errors
     ///
+    /// [`Error::UnsupportedStateVersion`] for a state of a newer format,
     /// [`Error::MissingParameter`] when the state lacks a parameter of the module,
     /// [`Error::UnexpectedParameter`] when it has one the module lacks, and [`Error::Type`]
     /// when a saved value has another type than the parameter's current value.
     fn load_state(&self, state: &ParameterState) -> Result<()> {
+        if state.version > STATE_VERSION {
+            return Err(Error::UnsupportedStateVersion { found: state.version, supported: STATE_VERSION });
+        }
         let named = self.named_parameters();
         if let Some(extra) = state.parameters.keys().find(|name| !named.iter().any(|(own, _)| own == *name)) {
             return Err(Error::UnexpectedParameter { name: extra.clone() });
@@ -231,6 +235,17 @@ mod tests {
         let error = agent.load_state(&state).unwrap_err();
 
         assert!(matches!(&error, Error::MissingParameter { name } if name == "rate"), "{error}");
+    }
+
+    #[test]
+    fn newer_state_version_is_rejected() {
+        let agent = module();
+        let mut state = agent.state();
+        state.version = STATE_VERSION + 1;
+
+        let error = agent.load_state(&state).unwrap_err();
+
+        assert!(matches!(error, Error::UnsupportedStateVersion { found, .. } if found == STATE_VERSION + 1), "{error}");
     }
 
     #[test]
