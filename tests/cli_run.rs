@@ -129,6 +129,12 @@ async fn killed_run_resumes_after_last_step() {
         assert!(child.try_wait().unwrap().is_none(), "opto exited before the second step");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // The second step's optimizer request is held for 30 s, so once it arrives the kill
+    // lands inside that step.
+    while first_server.counts.optimizer() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the second step sent no optimizer request after 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     child.kill().await.unwrap();
     let second_server = ScriptedServer::start(Script::default()).await;
     let mut arguments = run_arguments(&second_server.endpoint(), &output_dir, 2);
