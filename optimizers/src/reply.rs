@@ -213,9 +213,13 @@ pub(crate) async fn complete_with_repair<T>(
     mut retry_prompt: impl FnMut(&str) -> Result<String> + Send,
 ) -> Result<Repaired<T>> {
     let mut calls = 0;
+    let mut rejected: Option<(String, String)> = None;
     loop {
         calls += 1;
-        let completion = client.complete(&request).await?;
+        let completion = match client.complete(&request).await {
+            Ok(completion) => completion,
+            Err(error) => return Err(follow_up_failure(error, optimizer, calls, rejected)),
+        };
         let reason = match parse(&completion) {
             Ok(value) => return Ok(Repaired { value, calls }),
             Err(reason) => reason,
@@ -232,8 +236,28 @@ pub(crate) async fn complete_with_repair<T>(
         }
         warn!(optimizer, attempt = calls, %reason, "LLM reply rejected; asking again");
         let follow_up = retry_prompt(&reason)?;
-        request.messages.push(Message::assistant(completion.text));
+        request.messages.push(Message::assistant(completion.text.clone()));
         request.messages.push(Message::user(follow_up));
+        rejected = Some((reason, completion.text));
+    }
+}
+
+/// Turns a client error into the error of the repair loop. A follow-up request carries the
+/// rejected reply and the reason, so it can exceed the model's context where the first
+/// request fit; a 400 to it ends the loop like an unusable reply instead of an endpoint
+/// failure, so that a run can go on with its next step.
+fn follow_up_failure(error: Error, optimizer: &str, calls: usize, rejected: Option<(String, String)>) -> Error {
+    match (error, rejected) {
+        (Error::Http { status: 400, message, .. }, Some((reason, raw))) => {
+            tracing::error!(optimizer, attempts = calls, %message, "the server rejected the follow-up request");
+            Error::InvalidReply {
+                optimizer: optimizer.to_string(),
+                attempts: calls,
+                reason: format!("{reason}; then the server rejected the follow-up request: {message}"),
+                raw,
+            }
+        }
+        (error, _) => error,
     }
 }
 

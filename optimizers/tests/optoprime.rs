@@ -408,3 +408,26 @@ fn reply_form_shows_three_keys_of_many() {
     assert!(user.contains(&shown), "{user}");
     assert!(!user.contains(&format!("<new value of {}>", keys[3])), "{user}");
 }
+
+#[tokio::test]
+async fn rejected_follow_up_fails_the_step_only() {
+    let x = Node::parameter("x", 1);
+    let output = &x + 1;
+    output.backward("The output should be 5.").unwrap();
+    let too_long = Error::Http {
+        status: 400,
+        message: "request exceeds the context".into(),
+        body: String::new(),
+        retry_after: None,
+    };
+    let mock = Arc::new(MockClient::new("mock").reply("not json").fail(too_long));
+    let mut optimizer = OptoPrime::new(vec![x.clone()], mock.clone());
+
+    let error = optimizer.step().await.unwrap_err();
+
+    let error = *error.downcast::<Error>().unwrap();
+    assert!(matches!(&error, Error::InvalidReply { attempts: 2, .. }), "{error}");
+    assert!(error.to_string().contains("rejected the follow-up request"), "{error}");
+    assert_eq!(mock.requests().len(), 2);
+    assert_eq!(x.value(), Value::Int(1));
+}
