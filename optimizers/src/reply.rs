@@ -244,8 +244,8 @@ pub(crate) async fn complete_with_repair<T>(
 
 /// Turns a client error into the error of the repair loop. A follow-up request carries the
 /// rejected reply and the reason, so it can exceed the model's context where the first
-/// request fit; a 400 to it ends the loop like an unusable reply instead of an endpoint
-/// failure, so that a run can go on with its next step.
+/// request fit. A 400 to it therefore ends the loop like an unusable reply, not like an
+/// endpoint failure, and a run goes on with its next step.
 fn follow_up_failure(error: Error, optimizer: &str, calls: usize, rejected: Option<(String, String)>) -> Error {
     match (error, rejected) {
         (Error::Http { status: 400, message, .. }, Some((reason, raw))) => {
