@@ -113,12 +113,14 @@ def accuracy_table(rows):
             newest[(row["task"], row["seed"], row["system"])] = row
     if not newest:
         return
+
     print()
     print("| task | seed | system | test before | test after | validation before | validation after | updates kept | LLM requests | wall |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for (task, seed, system), row in sorted(newest.items()):
         steps = row.get("steps", [])
-        kept = sum(1 for step in steps if step.get("updated") and not step.get("reverted"))
+        kept_updates = sum(1 for step in steps if step.get("updated") and not step.get("reverted"))
+
         calls = row.get("llm_calls")
         if isinstance(calls, dict):
             calls = sum(calls.values())
@@ -129,8 +131,9 @@ def accuracy_table(rows):
         print(
             f"| {task} | {seed} | {system} | {percent(row.get('before'), 'test')} | {after} | "
             f"{percent(row.get('before'), 'validation')} | {percent(row.get('after'), 'validation')} | "
-            f"{kept} of {len(steps)} | {calls} | {row.get('wall_s', 0):.0f} s |"
+            f"{kept_updates} of {len(steps)} | {calls} | {row.get('wall_s', 0):.0f} s |"
         )
+
     print()
     print("| task | system | mean test after | range over seeds | seeds |")
     print("|---|---|---|---|---|")

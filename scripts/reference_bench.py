@@ -153,6 +153,7 @@ def step_case(base_url, steps, batch):
     os.environ["TRACE_CUSTOMLLM_URL"] = base_url
     os.environ["TRACE_CUSTOMLLM_API_KEY"] = "sk-mock"
     os.environ["TRACE_CUSTOMLLM_MODEL"] = "mock"
+    import reference_qa  # beside this script, which Python puts first on sys.path
     from opto.optimizers import OptoPrime
     from opto.trace import bundle, node
     from opto.utils.llm import CustomLLM
@@ -169,11 +170,6 @@ def step_case(base_url, steps, batch):
         """Sends the prompt to the language model as a user message and returns the text of its reply."""
         response = llm(messages=[{"role": "user", "content": prompt}], max_tokens=16, temperature=0)
         return response.choices[0].message.content
-
-    @bundle()
-    def batchify(*items):
-        """Joins the outputs of a minibatch, one line per example."""
-        return "\n".join(f"ID [{i}]: {item}" for i, item in enumerate(items))
 
     template = node("Q: {question} A:", trainable=True, description="the prompt template")
     optimizer = OptoPrime([template], llm=llm)
@@ -193,7 +189,7 @@ def step_case(base_url, steps, batch):
             outputs.append((answer, "correct" if correct else f"expected {number}, got {answer.data}"))
         # The reference asserts that every output sharing a parameter has the same user
         # feedback, so the minibatch is joined into one node with one combined feedback.
-        batch_output = batchify(*[answer for answer, _ in outputs])
+        batch_output = reference_qa.batchify(*[answer for answer, _ in outputs])
         batch_feedback = "\n".join(f"ID [{i}]: {feedback}" for i, (_, feedback) in enumerate(outputs))
         optimizer.backward(batch_output, batch_feedback)
         optimizer.step()
@@ -273,8 +269,7 @@ def accuracy_case(splits_path, base_url, model, start_path=None):
             "use a task such as object_counting or word_sorting"
         )
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import reference_qa
+    import reference_qa  # beside this script, which Python puts first on sys.path
     from opto.optimizers import OptoPrime
 
     agent = reference_qa.QaAgent(base_url, model)

@@ -133,8 +133,8 @@ class QaAgent:
         if any(normalize_answer(target) == normalize_answer(answer) for target in example["targets"]):
             return Result(output, answer, 1.0, "Correct.")
         expected = json.dumps(example["targets"][0], ensure_ascii=False)
-        given = json.dumps(answer, ensure_ascii=False)
-        return Result(output, answer, 0.0, f"Incorrect. The expected answer is {expected}, but the agent answered {given}.")
+        answered = json.dumps(answer, ensure_ascii=False)
+        return Result(output, answer, 0.0, f"Incorrect. The expected answer is {expected}, but the agent answered {answered}.")
 
     def state(self):
         """Returns the parameters' values by name."""
@@ -150,7 +150,10 @@ class QaAgent:
         extractor = parameters["extract_answer"]["value"]
         default = (PROMPTS / "qa_extract.js").read_text(encoding="utf-8")
         if " ".join(extractor.split()) != " ".join(default.split()):
-            raise SystemExit(f"{path}: the extractor is not opto's default, so it has no Python port here")
+            raise SystemExit(
+                f"{path}: extract_answer is not opto's default, so this port has no Python version of it; "
+                "use a file whose extract_answer is prompts/agents/qa_extract.js"
+            )
         self.template._set(parameters["prompt_template"]["value"])
 
     def load_state(self, state):

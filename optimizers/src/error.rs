@@ -231,10 +231,10 @@ impl Error {
 }
 
 impl Error {
-    /// Returns the number of LLM requests sent before an optimizer failed: the attempts of
-    /// an [`Error::InvalidReply`] or [`Error::RetriesExhausted`], the calls of all
-    /// candidates of an [`Error::NoCandidate`], one for a request that failed on the wire
-    /// or at the server, and zero for errors raised before sending.
+    /// Returns the number of LLM requests sent before an optimizer failed. That is the
+    /// attempts of an [`Error::InvalidReply`] or [`Error::RetriesExhausted`] and the calls
+    /// of all candidates of an [`Error::NoCandidate`]. A request that failed on the wire or
+    /// at the server counts one, and an error raised before sending counts zero.
     pub fn llm_calls(&self) -> usize {
         match self {
             Error::InvalidReply { attempts, .. } => *attempts,

@@ -401,11 +401,11 @@ fn reply_form_shows_three_keys_of_many() {
 
     let keys: Vec<&str> = parameters.iter().map(Node::key).collect();
     assert!(user.contains(&format!("may use in \"suggestion\" are: {}.", keys.join(", "))), "{user}");
-    let shown = format!(
+    let reply_form = format!(
         "\"{0}\": <new value of {0}>, \"{1}\": <new value of {1}>, \"{2}\": <new value of {2}>, ...}}",
         keys[0], keys[1], keys[2]
     );
-    assert!(user.contains(&shown), "{user}");
+    assert!(user.contains(&reply_form), "{user}");
     assert!(!user.contains(&format!("<new value of {}>", keys[3])), "{user}");
 }
 
